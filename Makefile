@@ -1,0 +1,37 @@
+# serverless-mesh: `make local` runs the whole system on this machine, `make test` proves it.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STACK ?= dev
+PACKAGES := $(wildcard infra functions mesh services local)
+REQUIREMENTS := requirements-dev.txt requirements.txt functions/requirements.txt services/requirements.txt
+
+.PHONY: install test lint unit local bench clean
+
+# The venv is rebuilt whenever a pinned requirement changes.
+$(VENV)/.installed: $(REQUIREMENTS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+lint: install
+	$(VENV)/bin/ruff check $(PACKAGES) tests bench __main__.py
+	$(VENV)/bin/mypy $(PACKAGES)
+
+unit: install
+	$(PY) -m pytest -n 2 --dist loadgroup
+
+test: lint unit
+
+local: install
+	$(PY) -m local up --stack $(STACK)
+
+bench: install
+	$(PY) bench/todos.py
+
+clean:
+	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,33 @@
+"""Session-wide fixtures: dummy AWS credentials and a real moto server on loopback."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.servers import moto_server, reset_moto
+
+# No test may ever reach a real AWS account: credentials are dummies and every client is pointed
+# at a loopback endpoint by the fixtures below.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_SESSION_TOKEN", "testing")
+os.environ["AWS_DEFAULT_REGION"] = os.environ.get("AWS_DEFAULT_REGION", "eu-west-1")
+os.environ.pop("AWS_PROFILE", None)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a moto server started for this test session (one per xdist worker)."""
+    with moto_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+@pytest.fixture
+def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """An empty moto account for one test; boto3 clients built in the test talk to it via AWS_ENDPOINT_URL."""
+    reset_moto(moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    return moto_endpoint
