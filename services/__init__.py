@@ -1,0 +1,1 @@
+"""Kubernetes services (FastAPI apps on PostgreSQL), one package each; never imports pulumi."""

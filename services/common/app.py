@@ -1,0 +1,92 @@
+"""`build_app`: the parts every service's `create_app()` shares (lifespan, probes, errors, logging)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg import AsyncConnection
+
+from services.common.db import Database, Migration
+from services.common.errors import error_body, error_responses, install_error_handlers
+from services.common.logging import RequestIdMiddleware, configure_logging
+from services.common.settings import ServiceSettings
+
+
+def get_database(request: Request) -> Database:
+    return request.app.state.database  # type: ignore[no-any-return]
+
+
+async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
+    async for conn in get_database(request).connection():
+        yield conn
+
+
+Connection = Annotated[AsyncConnection, Depends(get_connection)]
+
+
+def build_app(
+    *,
+    service: str,
+    title: str,
+    settings: ServiceSettings,
+    migrate: Migration,
+    router: APIRouter,
+    configure_state: Callable[[FastAPI], None] | None = None,
+) -> FastAPI:
+    configure_logging(service, settings.LOG_LEVEL)
+    database = Database(settings, service=service, migrate=migrate)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await database.start()
+        try:
+            yield
+        finally:
+            # uvicorn runs this on SIGTERM after in-flight requests finish: close the pool cleanly.
+            await database.close()
+
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    app.state.database = database
+    app.state.settings = settings
+    if configure_state is not None:
+        configure_state(app)
+    install_error_handlers(app)
+    app.add_middleware(RequestIdMiddleware)
+
+    @app.get("/health", tags=["probes"])
+    async def health() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["probes"], responses=error_responses(503))
+    async def ready(request: Request) -> Any:
+        """Readiness: the schema is migrated and the database answers."""
+        if await get_database(request).ready():
+            return {"status": "ready"}
+        return JSONResponse(
+            error_body("NOT_READY", "the database is not reachable"),
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """What `python -m services.<name>` runs."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.HOST,
+        port=settings.PORT,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+        proxy_headers=False,
+    )

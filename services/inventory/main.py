@@ -1,0 +1,23 @@
+"""The inventory ASGI app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.common.app import build_app
+from services.inventory.db import migration
+from services.inventory.routes import router
+from services.inventory.settings import Settings, get_settings
+
+SERVICE = "inventory"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    return build_app(
+        service=SERVICE,
+        title="Inventory service",
+        settings=settings,
+        migrate=migration(seed=settings.SEED_CATALOGUE),
+        router=router,
+    )

@@ -1,0 +1,1 @@
+"""Product service: the catalogue (name, price, currency), seeded with the ids inventory stocks."""
