@@ -1,1 +1,1 @@
-"""Kubernetes services (FastAPI apps on PostgreSQL), one package each; never imports pulumi."""
+"""Kubernetes services: each ``services/<name>`` is an ASGI app run with ``python -m services.<name>``."""
