@@ -1,0 +1,138 @@
+"""TODO rules, independent of events and of AWS: every function takes a `TodoRepository`.
+
+Ids are uuid4 in canonical form; a string that is not one can never name a stored todo, so it is a 404 (the
+same answer as a well-formed id that does not exist) and the table is not read. Pagination tokens are opaque
+to clients: base64url of the last id of the page, checked on the way back in so a forged token is a 400.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from functions.common.errors import NotFound, ValidationFailed
+from functions.todos.models import Todo, TodoCreate, TodoUpdate
+
+
+class TodoRepository(Protocol):
+    """Storage port. Implementations: `repository.DynamoTodoRepository`, and in-memory fakes in tests."""
+
+    def put_new(self, todo: Todo) -> None:
+        """Store a todo whose id is not yet taken (raise `Conflict` if it is)."""
+
+    def get(self, todo_id: str) -> Todo | None:
+        """The todo, or None."""
+
+    def scan_page(self, limit: int, after: str | None) -> tuple[list[Todo], str | None]:
+        """At most `limit` todos following id `after` in storage order, and the id to continue after (or None)."""
+
+    def update(self, todo_id: str, changes: Mapping[str, Any], updated_at: str) -> Todo | None:
+        """Apply `changes` and `updatedAt` atomically to an existing todo; None if it does not exist (never create)."""
+
+    def delete(self, todo_id: str) -> bool:
+        """Delete an existing todo; False if it did not exist."""
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of todos and the token for the next one (None on the last page)."""
+
+    items: list[Todo]
+    next_token: str | None
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC with microseconds and a `Z`, e.g. `2026-01-31T12:00:00.123456Z` (sorts as text)."""
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_todo_id(value: str) -> bool:
+    """True for a canonical (lower-case, hyphenated) UUID, the only form this API issues."""
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError):
+        return False
+
+
+def encode_token(last_id: str) -> str:
+    raw = json.dumps({"id": last_id}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """The id a page ended at; `ValidationFailed` naming `nextToken` for anything this API did not issue."""
+    bad = ValidationFailed("nextToken is not a token returned by GET /todos", field="nextToken")
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+    except (binascii.Error, ValueError):
+        raise bad from None
+    if not isinstance(data, dict) or set(data) != {"id"} or not isinstance(data["id"], str):
+        raise bad
+    if not is_todo_id(data["id"]):
+        raise bad
+    return data["id"]
+
+
+def create_todo(
+    repo: TodoRepository,
+    data: TodoCreate,
+    *,
+    now: Callable[[], str] = utc_now,
+    make_id: Callable[[], str] = new_id,
+) -> Todo:
+    stamp = now()
+    todo = Todo(
+        id=make_id(),
+        title=data.title,
+        description=data.description,
+        completed=False,
+        createdAt=stamp,
+        updatedAt=stamp,
+    )
+    repo.put_new(todo)
+    return todo
+
+
+def _missing(todo_id: str) -> NotFound:
+    return NotFound(f"todo {todo_id!r} not found", field="id")
+
+
+def get_todo(repo: TodoRepository, todo_id: str) -> Todo:
+    todo = repo.get(todo_id) if is_todo_id(todo_id) else None
+    if todo is None:
+        raise _missing(todo_id)
+    return todo
+
+
+def list_todos(repo: TodoRepository, *, limit: int, next_token: str | None) -> Page:
+    after = decode_token(next_token) if next_token is not None else None
+    items, last = repo.scan_page(limit, after)
+    return Page(items=items, next_token=encode_token(last) if last is not None else None)
+
+
+def update_todo(
+    repo: TodoRepository, todo_id: str, patch: TodoUpdate, *, now: Callable[[], str] = utc_now
+) -> Todo:
+    changes = patch.changes()
+    if not changes:
+        raise ValidationFailed("nothing to update: send at least one of title, description, completed", field="body")
+    todo = repo.update(todo_id, changes, now()) if is_todo_id(todo_id) else None
+    if todo is None:
+        raise _missing(todo_id)
+    return todo
+
+
+def delete_todo(repo: TodoRepository, todo_id: str) -> None:
+    if not (is_todo_id(todo_id) and repo.delete(todo_id)):
+        raise _missing(todo_id)
