@@ -1,0 +1,134 @@
+"""`LambdaFunction`: one function with its own least-privilege role and its log group.
+
+Every function in the stack is built here, so every one gets the same guarantees: python3.12 on arm64, a role
+that can do exactly the statements it is given plus writing its own log streams (no managed `*` policies), a
+log group created before the function (so Lambda never creates one without retention), and an environment
+whose variable names equal exactly what the code reads (its `Env` model), checked at preview.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+RUNTIME = "python3.12"
+ARCHITECTURE = "arm64"
+
+
+def assume_role_policy(service: str = "lambda.amazonaws.com") -> str:
+    return pulumi.Output.json_dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    })  # type: ignore[return-value]
+
+
+def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None) -> dict[str, Any]:
+    """One Allow statement; actions are listed explicitly, never with wildcards."""
+    if not actions or any("*" in a for a in actions):
+        raise ValueError(f"IAM actions must be explicit, got {list(actions)}")
+    st: dict[str, Any] = {"Effect": "Allow", "Action": sorted(actions), "Resource": list(resources)}
+    if sid:
+        st["Sid"] = sid
+    return st
+
+
+def physical_name(name: str) -> str:
+    """`<project>-<stack>-<name>`, within Lambda's 64-character limit."""
+    full = f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}"
+    if len(full) > 64:
+        raise ValueError(f"function name {full!r} is longer than Lambda's 64 characters")
+    return full
+
+
+def check_environment(function: str, environment: Collection[str], contract: Collection[str]) -> None:
+    """Fail when the variables set differ from the ones the code reads (a wiring bug AWS would not catch)."""
+    missing, extra = sorted(set(contract) - set(environment)), sorted(set(environment) - set(contract))
+    if missing or extra:
+        raise ValueError(f"function {function}: environment must set exactly what its code reads; "
+                         f"missing {missing}, not read {extra}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LambdaFunctionArgs:
+    handler: str
+    """Entry point, `functions.<group>.<module>.<function>`."""
+    code: pulumi.Input[pulumi.Archive]
+    env_contract: Collection[str]
+    """The variable names the code reads (its `Env` model's fields)."""
+    environment: Mapping[str, pulumi.Input[str]]
+    statements: Sequence[pulumi.Input[dict[str, Any]]] = ()
+    """IAM statements besides logging, each scoped to the resources the code touches."""
+    memory_mb: int = 256
+    timeout_seconds: int = 10
+    log_retention_days: int = 14
+    layers: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
+    vpc_config: pulumi.Input[aws.lambda_.FunctionVpcConfigArgs] | None = None
+    description: str = ""
+
+
+class LambdaFunction(pulumi.ComponentResource):
+    function_name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+    invoke_arn: pulumi.Output[str]
+    role_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LambdaFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("serverless-mesh:functions:LambdaFunction", name, None, opts)
+        check_environment(name, args.environment, args.env_contract)
+        fn_name = physical_name(name)
+        self.log_group = self._create_log_group(name, fn_name, args)
+        self.role = self._create_role(name, args)
+        self.function = self._create_function(name, fn_name, args)
+        self.function_name = self.function.name
+        self.arn = self.function.arn
+        self.invoke_arn = self.function.invoke_arn
+        self.role_arn = self.role.arn
+        self.register_outputs({"function_name": self.function_name, "arn": self.arn})
+
+    def _create_log_group(self, name: str, fn_name: str, args: LambdaFunctionArgs) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=f"/aws/lambda/{fn_name}",
+            retention_in_days=args.log_retention_days,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _create_role(self, name: str, args: LambdaFunctionArgs) -> aws.iam.Role:
+        role = aws.iam.Role(
+            f"{name}-role",
+            assume_role_policy=assume_role_policy(),
+            description=f"Runs the {name} function",
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        logging = statement(["logs:CreateLogStream", "logs:PutLogEvents"],
+                            [self.log_group.arn.apply(lambda arn: f"{arn}:*")], sid="WriteOwnLogs")
+        aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logging, *args.statements]}),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return role
+
+    def _create_function(self, name: str, fn_name: str, args: LambdaFunctionArgs) -> aws.lambda_.Function:
+        return aws.lambda_.Function(
+            f"{name}-function",
+            name=fn_name,
+            description=args.description or None,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=args.handler,
+            code=args.code,
+            role=self.role.arn,
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            layers=list(args.layers) or None,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
+            vpc_config=args.vpc_config,
+            # The role's inline policy and the log group must exist before the first invocation.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role]),
+        )
