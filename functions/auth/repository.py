@@ -1,0 +1,47 @@
+"""DynamoDB users table adapter (hash key `username`, see `infra.tables.USERS`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from functions.auth.ports import UsernameTaken, UserRecord
+
+
+class DynamoUserRepository:
+    """Users in DynamoDB; `add` is a conditional put, so two concurrent registrations cannot both win."""
+
+    def __init__(self, *, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def add(self, user: UserRecord) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "username": {"S": user.username},
+                    "userId": {"S": user.user_id},
+                    "passwordHash": {"S": user.password_hash},
+                    "createdAt": {"S": user.created_at},
+                },
+                ConditionExpression="attribute_not_exists(username)",
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise UsernameTaken(user.username) from None
+            raise
+
+    def get(self, username: str) -> UserRecord | None:
+        found = self._client.get_item(
+            TableName=self._table, Key={"username": {"S": username}}, ConsistentRead=True
+        ).get("Item")
+        if not found:
+            return None
+        return UserRecord(
+            username=found["username"]["S"],
+            user_id=found["userId"]["S"],
+            password_hash=found["passwordHash"]["S"],
+            created_at=found["createdAt"]["S"],
+        )

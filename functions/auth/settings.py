@@ -1,0 +1,48 @@
+"""The auth group's environment contract.
+
+`Env` is the group's full set (what `register` and `token` read). The authorizer reads only `AuthorizerEnv`, a
+subset, so it can be deployed without the users table's name (it never touches the table).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from pydantic import BaseModel, Field
+
+from functions.common.settings import load_env
+
+
+class AuthorizerEnv(BaseModel):
+    """What `functions.auth.authorizer.handler` reads."""
+
+    POWERTOOLS_SERVICE_NAME: str = "auth"
+    LOG_LEVEL: str = "INFO"
+    JWT_SECRET_ARN: str = Field(min_length=1, description="Secrets Manager secret whose SecretString is the HS256 key")
+
+
+class Env(AuthorizerEnv):
+    """What `functions.auth.handlers.register` and `functions.auth.handlers.token` read."""
+
+    USERS_TABLE_NAME: str = Field(min_length=1)
+    TOKEN_TTL_SECONDS: int = Field(default=900, ge=60, le=86_400, description="access token lifetime")
+
+
+# Which model each entry point's environment must satisfy (the Pulumi component and the twin read this).
+ENV_BY_HANDLER: dict[str, type[BaseModel]] = {
+    "functions.auth.handlers.register": Env,
+    "functions.auth.handlers.token": Env,
+    "functions.auth.authorizer.handler": AuthorizerEnv,
+}
+
+
+@cache
+def get_env() -> Env:
+    """The register/token environment, read once per container."""
+    return load_env(Env)
+
+
+@cache
+def get_authorizer_env() -> AuthorizerEnv:
+    """The authorizer's environment, read once per container."""
+    return load_env(AuthorizerEnv)
