@@ -1,0 +1,155 @@
+"""One upload in, derivatives and one metadata item out. Knows nothing of events, boto3 or Lambda.
+
+Ordering: S3 may deliver events late, twice, or out of order. Each carries the object's `sequencer` (greater means
+later, for one key). An event is skipped when the stored record is newer, or is this very event already done; the
+download is conditional on the event's ETag (a replaced object means a newer event exists); and the item is written
+with a condition on the sequencer, so an older event never overwrites a newer result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from functions.images.imaging import Derivative, ImageRejected, Limits, Rendered, check_size, render
+from functions.images.ports import MetadataRepository, ObjectChanged, ObjectStore
+
+ORIGINAL_PREFIX = "original/"
+THUMBNAIL_PREFIX = "thumbnails/"
+MEDIUM_PREFIX = "medium/"
+# Sequencers are hex strings of varying length; AWS says to left-pad with zeros before comparing. A fixed width
+# makes DynamoDB's string comparison in the ConditionExpression the right order.
+SEQUENCER_WIDTH = 48
+
+
+class Outcome(StrEnum):
+    OK = "ok"
+    FAILED = "failed"
+    IGNORED = "ignored"  # not under original/, or not an upload
+    STALE = "stale"  # a newer version of the object exists or was already recorded
+    DUPLICATE = "duplicate"  # this very event was already processed
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """What happened to one upload; `reason`/`message` say why a file failed."""
+
+    outcome: Outcome
+    reason: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Upload:
+    """One `ObjectCreated` record, key already URL-decoded. `size`/`etag` are None if the event lacks them."""
+
+    key: str
+    size: int | None
+    etag: str | None
+    sequencer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DerivativeKeys:
+    thumbnail: str
+    medium: str
+
+
+def derivative_keys(key: str) -> DerivativeKeys | None:
+    """`original/a/b.png` -> `thumbnails/a/b.jpg` and `medium/a/b.jpg`; None for keys we must not process."""
+    if not key.startswith(ORIGINAL_PREFIX) or key.endswith("/"):
+        return None  # outside the trigger's prefix (defensive), or a "folder" placeholder object
+    rest = key[len(ORIGINAL_PREFIX) :]
+    folder, _, name = rest.rpartition("/")
+    stem, dot, _ = name.rpartition(".")
+    base = stem if dot and stem else name
+    path = f"{folder}/{base}.jpg" if folder else f"{base}.jpg"
+    return DerivativeKeys(thumbnail=THUMBNAIL_PREFIX + path, medium=MEDIUM_PREFIX + path)
+
+
+def normalise_sequencer(sequencer: str) -> str:
+    """Upper-case hex left-padded to a fixed width, so string order is event order."""
+    value = sequencer.strip().upper()
+    int(value or "0", 16)  # reject anything that is not hex: a wrong order would silently lose updates
+    return value.rjust(SEQUENCER_WIDTH, "0")
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def process_upload(
+    upload: Upload,
+    *,
+    store: ObjectStore,
+    repository: MetadataRepository,
+    limits: Limits,
+    clock: Callable[[], str] = utc_now,
+) -> Result:
+    """Make both derivatives and the metadata item for `upload`, or record why it can never succeed.
+
+    Returns what happened. Permanent failures of the file are recorded and returned as `Outcome.FAILED`;
+    anything else that goes wrong (throttling, 5xx, access) raises, so the invocation is retried.
+    """
+    keys = derivative_keys(upload.key)
+    if keys is None:
+        return Result(outcome=Outcome.IGNORED)
+    sequencer = normalise_sequencer(upload.sequencer)
+    existing = repository.get(upload.key)
+    if existing is not None:
+        if existing.sequencer > sequencer:
+            return Result(outcome=Outcome.STALE)
+        if existing.sequencer == sequencer and existing.etag == upload.etag:
+            return Result(outcome=Outcome.DUPLICATE)
+
+    try:
+        size, etag = upload.size, upload.etag
+        if size is None or not etag:
+            info = store.head(upload.key)
+            size, etag = info.size, info.etag
+        base = {"id": upload.key, "size": size, "etag": etag, "sequencer": sequencer}
+        try:
+            check_size(size, limits.max_bytes)
+            data = store.get(upload.key, etag=etag)
+            rendered = render(data, limits)
+        except ImageRejected as rejected:
+            item = failed_item(base, rejected, processed_at=clock())
+            result = Result(outcome=Outcome.FAILED, reason=rejected.reason.value, message=rejected.message)
+        else:
+            store.put_jpeg(keys.thumbnail, rendered.thumbnail.data)
+            store.put_jpeg(keys.medium, rendered.medium.data)
+            item = ok_item(base, rendered, keys, processed_at=clock())
+            result = Result(outcome=Outcome.OK)
+    except ObjectChanged:
+        return Result(outcome=Outcome.STALE)
+    return result if repository.save(item) else Result(outcome=Outcome.STALE)
+
+
+def ok_item(base: dict[str, Any], rendered: Rendered, keys: DerivativeKeys, *, processed_at: str) -> dict[str, Any]:
+    return {
+        **base,
+        "status": Outcome.OK.value,
+        "format": rendered.format,
+        "width": rendered.width,
+        "height": rendered.height,
+        "thumbnail": _derivative(keys.thumbnail, rendered.thumbnail),
+        "medium": _derivative(keys.medium, rendered.medium),
+        "processedAt": processed_at,
+    }
+
+
+def failed_item(base: dict[str, Any], rejected: ImageRejected, *, processed_at: str) -> dict[str, Any]:
+    return {
+        **base,
+        "status": Outcome.FAILED.value,
+        "reason": rejected.reason.value,
+        "message": rejected.message,
+        "processedAt": processed_at,
+    }
+
+
+def _derivative(key: str, derivative: Derivative) -> dict[str, Any]:
+    return {"key": key, "width": derivative.width, "height": derivative.height}
