@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from tests.support.events import EVENTS_DIR, api_event
+from tests.support.events import EVENTS_DIR, api_event, lambda_context
 from tests.support.servers import LOOPBACK, free_port, stop_process, wait_for_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +50,11 @@ def reset_function_caches() -> None:
     order_handlers.orders_repository.cache_clear()
     order_handlers.idempotent_place_order.cache_clear()
     order_handlers.http_session.cache_clear()
+
+
+def context(function_name: str) -> Any:
+    """A fresh fake Lambda context (typed `Any`: handlers are annotated with Powertools' `LambdaContext`)."""
+    return lambda_context(function_name)
 
 
 # ---- events -------------------------------------------------------------------------------------------------
@@ -282,7 +287,7 @@ def path_router(routes: Mapping[str, str]) -> Iterator[str]:
                 status, headers, raw = 404, {"Content-Type": "application/json"}, b'{"error":{"code":"NO_ROUTE"}}'
             else:
                 target = urlsplit(upstream)
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+                conn = http.client.HTTPConnection(target.hostname or LOOPBACK, target.port, timeout=30)
                 try:
                     fwd = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
                     conn.request(self.command, self.path, body=body, headers=fwd)

@@ -18,7 +18,7 @@ from functions.auth import AUDIENCE, ISSUER, authorizer, handlers, logic
 from infra.tables import USERS
 from tests.functions import shop_support as shop
 from tests.support.dynamo import create_table
-from tests.support.events import api_event, lambda_context, response_headers, response_json
+from tests.support.events import api_event, response_headers, response_json
 
 USERS_TABLE = "users-test"
 TTL = 600
@@ -40,16 +40,16 @@ def auth(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[SimpleN
 
 
 def register(body: Any) -> dict[str, Any]:
-    return handlers.register(api_event("POST", "/auth/register", body=body), lambda_context("register"))
+    return handlers.register(api_event("POST", "/auth/register", body=body), shop.context("register"))
 
 
 def token(body: Any) -> dict[str, Any]:
-    return handlers.token(api_event("POST", "/auth/token", body=body), lambda_context("token"))
+    return handlers.token(api_event("POST", "/auth/token", body=body), shop.context("token"))
 
 
 def authorize(header: str | None) -> dict[str, Any]:
     headers = {"Authorization": header} if header is not None else {}
-    return authorizer.handler(shop.authorizer_event(headers), lambda_context("authorizer"))
+    return authorizer.handler(shop.authorizer_event(headers), shop.context("authorizer"))
 
 
 def stored_user(ddb: Any, username: str) -> dict[str, Any] | None:
@@ -228,7 +228,7 @@ def test_authorizer_allows_a_valid_token_with_the_user_id_in_context(auth: Simpl
 def test_authorizer_accepts_lowercase_header_and_scheme(auth: SimpleNamespace) -> None:
     event = shop.authorizer_event({"authorization": f"bearer {sign(valid_claims())}"})
 
-    policy = authorizer.handler(event, lambda_context("authorizer"))
+    policy = authorizer.handler(event, shop.context("authorizer"))
 
     assert policy["principalId"] == "user-123"
 
@@ -264,7 +264,7 @@ def _unsigned(claims: dict[str, Any]) -> str:
     ],
 )
 def test_authorizer_rejects_bad_tokens_as_unauthorized(auth: SimpleNamespace, header: str | None) -> None:
-    with pytest.raises(Exception, match="^Unauthorized$"):
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize(header)
 
 

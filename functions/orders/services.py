@@ -1,0 +1,153 @@
+"""HTTP adapters for the mesh's inventory and notification services (through the Istio ingress).
+
+One `requests.Session` per container (connection reuse across invocations). Every call this module makes is
+idempotent by design (reserve per orderId, release per orderId, notification per orderId), so POST is retried, but
+within a small budget: only connect failures, a single read failure and 502/503/504 (the mesh's "no healthy
+upstream" / "circuit open"). Notifications get a shorter timeout and a single retry: they must never hold up an
+order.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+from urllib3.util.retry import Retry
+
+from functions.orders.errors import (
+    IdempotencyKeyReused,
+    InsufficientStock,
+    InvalidQuantity,
+    InventoryUnavailable,
+    OrderAbandoned,
+    ProductNotFound,
+)
+from functions.orders.models import Reservation
+
+RESERVE_PATH = "/api/inventory/reserve"
+RELEASE_PATH = "/api/inventory/release"
+NOTIFICATIONS_PATH = "/api/notifications"
+# Inventory's codes for a replayed orderId it will not honour (see services/inventory/repository.py).
+RESERVATION_RELEASED = "RESERVATION_RELEASED"
+IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+RETRY_STATUSES = (502, 503, 504)
+# A notification is worth at most this long a wait per attempt.
+NOTIFY_READ_TIMEOUT = 1.0
+MAX_RETRY_AFTER = 30
+
+
+def _retry(total: int, *, read: int) -> Retry:
+    return Retry(
+        total=total,
+        connect=total,
+        read=read,
+        status=total,
+        other=0,
+        allowed_methods=frozenset({"GET", "POST"}),  # POST here is idempotent (see module docstring)
+        status_forcelist=RETRY_STATUSES,
+        backoff_factor=0.05,
+        backoff_max=0.5,
+        # A mesh's Retry-After is for the client; our own budget stays bounded.
+        respect_retry_after_header=False,
+        raise_on_status=False,
+    )
+
+
+def build_session(base_url: str) -> requests.Session:
+    """The shared session: inventory calls retried twice, notifications once (longest mount prefix wins)."""
+    session = requests.Session()
+    session.mount(base_url + "/", HTTPAdapter(max_retries=_retry(2, read=1), pool_maxsize=10))
+    session.mount(base_url + NOTIFICATIONS_PATH, HTTPAdapter(max_retries=_retry(1, read=0), pool_maxsize=10))
+    session.headers["Accept"] = "application/json"
+    return session
+
+
+def _error(response: requests.Response) -> tuple[str | None, str]:
+    try:
+        body = response.json()
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            return error.get("code"), str(error.get("message") or "")
+    except ValueError:
+        pass
+    return None, ""
+
+
+def _retry_after(response: requests.Response) -> int:
+    raw = response.headers.get("Retry-After", "")
+    return min(int(raw), MAX_RETRY_AFTER) if raw.isdigit() and int(raw) > 0 else 1
+
+
+def _never_sent(exc: requests.RequestException) -> bool:
+    """True when the failure happened before a byte reached the server (nothing can have been reserved)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason: Any = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the last failure
+    return isinstance(reason, NewConnectionError)
+
+
+class HttpInventory:
+    """`functions.orders.ports.Inventory` over the mesh's inventory service."""
+
+    def __init__(self, *, session: requests.Session, base_url: str, connect_timeout: float, read_timeout: float):
+        self._session = session
+        self._base = base_url
+        self._timeout = (connect_timeout, read_timeout)
+
+    def reserve(self, *, order_id: str, product_id: str, quantity: int) -> Reservation:
+        try:
+            response = self._session.post(
+                self._base + RESERVE_PATH,
+                json={"orderId": order_id, "productId": product_id, "quantity": quantity},
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise InventoryUnavailable(
+                f"inventory is unreachable ({type(exc).__name__})", in_doubt=not _never_sent(exc)
+            ) from None
+        if response.ok:
+            return Reservation.model_validate(response.json())
+        code, message = _error(response)
+        if response.status_code == 409 and code == RESERVATION_RELEASED:
+            # The order id is deterministic per Idempotency-Key, and inventory never re-reserves a released one.
+            raise OrderAbandoned(
+                "an earlier attempt with this Idempotency-Key was rolled back; send the order with a new key",
+                field="Idempotency-Key",
+            )
+        if response.status_code == 409 and code == IDEMPOTENCY_MISMATCH:
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was already used for a different order", field="Idempotency-Key"
+            )
+        if response.status_code == 409:
+            raise InsufficientStock(message or "not enough stock", field="quantity")
+        if response.status_code == 404:
+            raise ProductNotFound(message or "unknown product", field="productId")
+        if response.status_code in (400, 422):
+            raise InvalidQuantity(message or "quantity is not acceptable", field="quantity")
+        raise InventoryUnavailable(
+            f"inventory answered {response.status_code}{f' {code}' if code else ''}",
+            retry_after=_retry_after(response),
+            in_doubt=True,
+        )
+
+    def release(self, *, order_id: str) -> None:
+        response = self._session.post(self._base + RELEASE_PATH, json={"orderId": order_id}, timeout=self._timeout)
+        response.raise_for_status()
+
+
+class HttpNotifier:
+    """`functions.orders.ports.Notifier` over the mesh's notification service."""
+
+    def __init__(self, *, session: requests.Session, base_url: str, connect_timeout: float, read_timeout: float):
+        self._session = session
+        self._url = base_url + NOTIFICATIONS_PATH
+        self._timeout = (connect_timeout, min(read_timeout, NOTIFY_READ_TIMEOUT))
+
+    def notify(self, *, user_id: str, message: str, order_id: str) -> None:
+        response = self._session.post(
+            self._url, json={"userId": user_id, "message": message, "orderId": order_id}, timeout=self._timeout
+        )
+        response.raise_for_status()
