@@ -238,6 +238,12 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
+    if isinstance(value, pulumi.AssetArchive):
+        return {"assets": {k: _plain(v) for k, v in value.assets.items()}}
+    if isinstance(value, (pulumi.FileAsset, pulumi.FileArchive)):
+        return {"path": value.path}
+    if isinstance(value, pulumi.StringAsset):
+        return {"text": value.text}
     return value
 
 
@@ -270,6 +276,11 @@ def capture(program: Callable[[], None], config: ConfigValues, *, stack: str = "
         exports = loop.run_until_complete(run())
         return Graph(resources=monitor.recorded, exports=_plain(exports), region=region)
     finally:
+        # A program that failed leaves Output tasks pending; cancel them so nothing leaks into the next capture.
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         pulumi.runtime.settings.reset_options()
         pulumi.runtime.set_all_config({}, [])
         loop.close()
