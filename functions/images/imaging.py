@@ -200,7 +200,7 @@ def _decode(image: Image.Image) -> Image.Image:
     except OSError as exc:
         message = str(exc)
         # Pillow reports data that ends early only through OSError's text; anything else is corrupt data.
-        reason = Reason.TRUNCATED if "truncated" in message or "broken data stream" in message else Reason.CORRUPT
+        reason = Reason.TRUNCATED if "truncated" in message else Reason.CORRUPT
         raise ImageRejected(reason, f"cannot decode the image: {message}") from None
     except (SyntaxError, ValueError, EOFError, IndexError, TypeError, struct.error) as exc:
         # Plugins let these escape on malformed chunks; the bytes will never decode, so this is permanent.
