@@ -20,17 +20,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="myapp", version=settings.VERSION)
     chooser = random.Random()
 
-    @app.middleware("http")
-    async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
-        # FAIL_RATE exists so outlier detection can be exercised; probes never fail, like a pod
-        # whose process is alive but whose requests error.
-        if settings.FAIL_RATE > 0 and request.url.path not in PROBE_PATHS and chooser.random() < settings.FAIL_RATE:
-            logger.warning("injected failure", extra={"path": request.url.path, "version": settings.VERSION})
-            return JSONResponse(
-                status_code=500,
-                content={"error": {"code": "INJECTED_FAILURE", "message": "failure injected by FAIL_RATE"}},
-            )
-        return await call_next(request)
+    if settings.FAIL_RATE > 0:  # installed only when asked for: the default hot path has no middleware
+
+        @app.middleware("http")
+        async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
+            # FAIL_RATE exists so outlier detection can be exercised; probes never fail, like a pod
+            # whose process is alive but whose requests error.
+            if request.url.path not in PROBE_PATHS and chooser.random() < settings.FAIL_RATE:
+                logger.warning("injected failure", extra={"path": request.url.path, "version": settings.VERSION})
+                return JSONResponse(
+                    status_code=500,
+                    content={"error": {"code": "INJECTED_FAILURE", "message": "failure injected by FAIL_RATE"}},
+                )
+            return await call_next(request)
 
     @app.get("/version")
     async def version() -> dict[str, str]:
