@@ -104,7 +104,7 @@ class FakeServices:
     """Inventory and notification on one loopback port, mimicking the services' HTTP contract and recording calls.
 
     `reserve_fault`/`notify_fault` force an answer (status, body or None) instead of the real behaviour, e.g.
-    `(503, None)` for the mesh's "no healthy upstream"; `notify_delay` holds notification answers.
+    `(503, None)` for the mesh's "no healthy upstream"; `notify_delay`/`reserve_delay` hold those answers.
     """
 
     stock: dict[str, int]
@@ -113,6 +113,7 @@ class FakeServices:
     release_fault: tuple[int, Any] | None = None
     notify_fault: tuple[int, Any] | None = None
     notify_delay: float = 0.0
+    reserve_delay: float = 0.0
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
     notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -187,6 +188,8 @@ def fake_services(services: FakeServices) -> Iterator[FakeServices]:
             status, payload = services.answer(self.path, body)
             if self.path == "/api/notifications" and services.notify_delay:
                 time.sleep(services.notify_delay)
+            if self.path == "/api/inventory/reserve" and services.reserve_delay:
+                time.sleep(services.reserve_delay)
             raw = b"" if payload is None else json.dumps(payload).encode()
             try:
                 self.send_response(status)
