@@ -258,7 +258,8 @@ class EnvoyProcess:
         return {k[len(prefix) :]: v for k, v in self.stats().items() if k.startswith(prefix)}
 
     def histograms(self) -> dict[str, Any]:
-        """Computed quantiles per histogram (``upstream_rq_time`` etc.), as Envoy's admin reports them."""
+        """Cumulative quantiles per histogram, e.g. ``h["cluster.<name>.upstream_rq_time"][99.0]`` in ms
+        (``None`` while a histogram has no samples)."""
         body = json.loads(self._admin_get("/stats?format=json&histogram_buckets=none"))
         out: dict[str, Any] = {}
         for item in body.get("stats", []):
@@ -268,7 +269,8 @@ class EnvoyProcess:
             quantiles = hist.get("supported_quantiles", [])
             for entry in hist.get("computed_quantiles", []):
                 out[entry["name"]] = {
-                    q: values.get("cumulative") for q, values in zip(quantiles, entry.get("values", []), strict=False)
+                    float(q): values.get("cumulative")
+                    for q, values in zip(quantiles, entry.get("values", []), strict=False)
                 }
         return out
 

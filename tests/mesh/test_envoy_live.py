@@ -214,3 +214,18 @@ def test_shop_prefixes_reach_their_services_through_the_ingress_listener(live_me
         unrouted = client.get("/api/orders")
     assert unrouted.status_code == 404
     assert unrouted.headers.get("server") == "envoy"  # Envoy's own "no route", not an upstream answer
+
+
+def test_envoy_reports_requests_and_latency_quantiles_per_version(live_mesh: Mesh) -> None:
+    settings = CanarySettings(canary_weight=50)
+    apply_canary(live_mesh, settings)
+    clusters = {v: cluster_name(settings.host, v, 80) for v in ("v1", "v2")}
+    before = {v: live_mesh.envoy.cluster_stats(c).get("upstream_rq_2xx", 0) for v, c in clusters.items()}
+    counts = fetch_versions(live_mesh.canary_url, 400)
+    after = {v: live_mesh.envoy.cluster_stats(c)["upstream_rq_2xx"] for v, c in clusters.items()}
+    assert after["v1"] - before["v1"] == counts["1.0.0"]
+    assert after["v2"] - before["v2"] == counts["2.0.0"]
+    histograms = live_mesh.envoy.histograms()
+    for cluster in clusters.values():
+        quantiles = histograms[f"cluster.{cluster}.upstream_rq_time"]
+        assert quantiles[50.0] is not None and 0 <= quantiles[50.0] <= quantiles[99.0]

@@ -303,3 +303,32 @@ def test_envoy_itself_accepts_the_translated_canary_and_shop(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout + result.stderr
+
+
+def test_endpoints_follow_service_selectors_and_subset_labels() -> None:
+    settings = CanarySettings()
+    services = [
+        me.ServiceRef(name=settings.service_name, namespace=settings.namespace, selector=settings.service_selector())
+    ]
+    workloads = [
+        me.Workload(namespace="canary", labels=settings.deployment_labels("v1"), address=("127.0.0.1", 9001)),
+        me.Workload(namespace="canary", labels=settings.deployment_labels("v2"), address=("127.0.0.1", 9002)),
+        me.Workload(namespace="other", labels=settings.deployment_labels("v2"), address=("127.0.0.1", 9003)),
+        me.Workload(namespace="canary", labels={"app": "else", "version": "v1"}, address=("127.0.0.1", 9004)),
+    ]
+    endpoints = me.endpoints_for(services, workloads, [canary.destination_rule(settings)])
+    assert endpoints == {
+        (settings.host, None): [("127.0.0.1", 9001), ("127.0.0.1", 9002)],
+        (settings.host, "v1"): [("127.0.0.1", 9001)],
+        (settings.host, "v2"): [("127.0.0.1", 9002)],
+    }
+
+
+def test_a_deployment_label_drift_leaves_its_subset_empty() -> None:
+    settings = CanarySettings()
+    services = [
+        me.ServiceRef(name=settings.service_name, namespace=settings.namespace, selector=settings.service_selector())
+    ]
+    drifted = me.Workload(namespace="canary", labels={"app": "myapp", "version": "2.0.0"}, address=("127.0.0.1", 9002))
+    endpoints = me.endpoints_for(services, [drifted], [canary.destination_rule(settings)])
+    assert endpoints[(settings.host, "v2")] == []
