@@ -75,4 +75,4 @@ class ListQuery(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     limit: int = Field(default=LIMIT_DEFAULT, ge=1, le=LIMIT_MAX)
-    nextToken: str | None = Field(default=None, max_length=1024)
+    nextToken: str | None = Field(default=None, max_length=2048)
