@@ -32,6 +32,8 @@ NOTIFICATIONS_PATH = "/api/notifications"
 # Inventory's codes for a replayed orderId it will not honour (see services/inventory/repository.py).
 RESERVATION_RELEASED = "RESERVATION_RELEASED"
 IDEMPOTENCY_MISMATCH = "IDEMPOTENCY_MISMATCH"
+# Only inventory's own 404 means "no such product"; any other 404 (a misrouted ingress) is an outage.
+PRODUCT_NOT_FOUND = "PRODUCT_NOT_FOUND"
 RETRY_STATUSES = (502, 503, 504)
 # A notification is worth at most this long a wait per attempt.
 NOTIFY_READ_TIMEOUT = 1.0
@@ -123,14 +125,15 @@ class HttpInventory:
             )
         if response.status_code == 409:
             raise InsufficientStock(message or "not enough stock", field="quantity")
-        if response.status_code == 404:
+        if response.status_code == 404 and code == PRODUCT_NOT_FOUND:
             raise ProductNotFound(message or "unknown product", field="productId")
         if response.status_code in (400, 422):
             raise InvalidQuantity(message or "quantity is not acceptable", field="quantity")
         raise InventoryUnavailable(
             f"inventory answered {response.status_code}{f' {code}' if code else ''}",
             retry_after=_retry_after(response),
-            in_doubt=True,
+            # A 5xx may come after the reservation was applied; a 4xx we do not understand was refused upfront.
+            in_doubt=response.status_code >= 500,
         )
 
     def release(self, *, order_id: str) -> None:

@@ -272,6 +272,19 @@ def test_mesh_503_is_retried_within_budget_then_answers_503_and_releases(shop_en
     assert stored_orders(shop_env.ddb) == []
 
 
+def test_misrouted_ingress_404_is_an_outage_not_an_unknown_product(
+    tables: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with shop.path_router({}) as ingress_without_routes:
+        monkeypatch.setenv("K8S_API_URL", ingress_without_routes)
+
+        response = create({"productId": "widget", "quantity": 1})
+
+    assert response["statusCode"] == 503
+    assert error_code(response) == "INVENTORY_UNAVAILABLE"
+    assert stored_orders(tables) == []
+
+
 def test_order_write_failure_after_reserving_releases_and_answers_503(
     shop_env: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
