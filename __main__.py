@@ -3,6 +3,8 @@
 Deploys:
 1. the TODO API: a DynamoDB table and one least-privilege Lambda per operation behind one REST API whose body is
    rendered from infra/openapi.yaml (request validation, CORS, stage throttling);
+2. the image pipeline: a private bucket whose uploads under original/ invoke a Pillow function that writes a
+   thumbnail, a medium image and a metadata item; failed events go to an SQS queue after bounded retries;
 
 Every setting is read once, validated, from the stack config (infra/config.py); a bad value stops the preview
 with a message naming the key. Exports every URL and name a user needs (`pulumi stack output`).
@@ -12,6 +14,7 @@ import pulumi
 
 from infra import config, openapi
 from infra.api import HttpApi, HttpApiArgs
+from infra.images import ImagePipeline, ImagePipelineArgs
 from infra.packaging import FUNCTIONS_DIR, dependency_layer
 from infra.todos import TodosApi, TodosApiArgs
 
@@ -28,6 +31,19 @@ todos = TodosApi("todos", TodosApiArgs(
     layers=(deps_layer.arn,),  # type: ignore[attr-defined]
 ))
 
+images = ImagePipeline("images", ImagePipelineArgs(
+    memory_mb=cfg.image_memory_mb,
+    timeout_seconds=cfg.image_timeout_seconds,
+    max_bytes=cfg.image_max_bytes,
+    max_pixels=cfg.image_max_pixels,
+    versioning=cfg.image_bucket_versioning,
+    max_retries=cfg.image_max_retries,
+    max_event_age_seconds=cfg.image_max_event_age_seconds,
+    protect_data=cfg.protect_data,
+    log_retention_days=cfg.log_retention_days,
+    layers=(deps_layer.arn,),  # type: ignore[attr-defined]
+))
+
 api = HttpApi("api", HttpApiArgs(
     spec=openapi.load_spec(),
     functions={**todos.functions},
@@ -37,3 +53,6 @@ api = HttpApi("api", HttpApiArgs(
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("todosTableName", todos.table_name)
+pulumi.export("imagesBucketName", images.bucket_name)
+pulumi.export("imageMetadataTableName", images.table_name)
+pulumi.export("imageFailureQueueUrl", images.failure_queue_url)
