@@ -204,7 +204,7 @@ class PostgresServer:
 
             shutil.chown(self.data_dir, user=run_as, group=run_as)
             shutil.chown(self.root, user=run_as, group=run_as)
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(self._bin("initdb")),
                 "-D",
@@ -219,11 +219,13 @@ class PostgresServer:
                 "--encoding=UTF8",
                 "--no-instructions",
             ],
-            check=True,
+            check=False,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             user=run_as,
         )
+        if done.returncode != 0:
+            raise RuntimeError(f"initdb failed in {self.data_dir}: {done.stderr.decode(errors='replace').strip()}")
         password_file.chmod(0o600)  # only initdb (possibly as the system user) needed to read it
 
     def _wait_ready(self, timeout: float) -> None:

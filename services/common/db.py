@@ -49,14 +49,17 @@ class Database:
 
     The process starts (and /health answers) even while PostgreSQL is unreachable, as a pod does while
     RDS is still being created; /ready and every data route answer 503 until the migration has run.
+    Until then we retry with our own short backoff on direct connections: the pool's reconnect backoff
+    doubles without a cap, which would keep a pod unready long after its database came up.
     """
 
     def __init__(self, settings: ServiceSettings, *, service: str, migrate: Migration) -> None:
         self.settings = settings
         self.service = service
         self._migrate = migrate
+        self._conninfo = conninfo(settings, service)
         self.pool = AsyncConnectionPool(
-            conninfo(settings, service),
+            self._conninfo,
             min_size=1,
             max_size=settings.DATABASE_POOL_SIZE,
             timeout=settings.DATABASE_TIMEOUT_SECONDS,
@@ -70,7 +73,6 @@ class Database:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self.pool.open(wait=False)
         self._task = asyncio.create_task(self._migrate_until_done(), name=f"{self.service}-migrate")
 
     async def close(self) -> None:
@@ -81,18 +83,19 @@ class Database:
         await self.pool.close()
 
     async def _migrate_until_done(self) -> None:
-        delay = 0.2
+        delay = 0.1
         while True:
             try:
-                async with self.pool.connection() as conn:
+                async with await AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
                     await self._migrate(conn)
-                self.migrated.set()
-                logger.info("schema ready")
-                return
-            except (psycopg.OperationalError, PoolTimeout) as exc:
-                logger.warning("database not reachable yet, retrying", extra={"error": str(exc)[:200]})
+                break
+            except psycopg.OperationalError as exc:
+                logger.warning("database not reachable yet, retrying", extra={"error": str(exc).strip()[:200]})
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
+        await self.pool.open(wait=False)
+        self.migrated.set()
+        logger.info("schema ready")
 
     async def ready(self) -> bool:
         if not self.migrated.is_set():

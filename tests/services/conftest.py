@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +37,17 @@ class RunningService:
         """Every JSON line the service wrote to stdout so far (non-JSON lines fail the test)."""
         lines = self.log_path.read_text().splitlines()
         return [json.loads(line) for line in lines if line.strip()]
+
+    def wait_for_log(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 5.0) -> dict[str, Any]:
+        """The first log line matching `predicate`, waiting a little: access lines follow the response."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for line in self.logs():
+                if predicate(line):
+                    return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no matching log line in {self.log_path}")
+            time.sleep(0.05)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
@@ -84,9 +95,9 @@ def run_service(
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for this session (one per xdist worker)."""
-    with postgres_server(tmp_path_factory.mktemp("postgres")) as server:
+    with postgres_server() as server:
         yield server
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,15 +22,26 @@ FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes"
 _counter = itertools.count(1)
 
 
+def server_root() -> Path:
+    """A fresh folder for a server's data, outside pytest's tmp tree.
+
+    As root, the postmaster runs as an unprivileged user that must traverse to its data folder, and
+    pytest (any concurrent run, xdist workers included) resets `/tmp/pytest-of-root` to 0700.
+    """
+    return Path(tempfile.mkdtemp(prefix="serverless-mesh-pg-"))
+
+
 @contextmanager
-def postgres_server(root: Path, *, port: int | None = None) -> Iterator[PostgresServer]:
-    """A started server in `root` (127.0.0.1, free port unless given); stopped and reaped on exit."""
+def postgres_server(*, port: int | None = None) -> Iterator[PostgresServer]:
+    """A started server in a fresh folder (127.0.0.1, free port unless given); stopped, reaped, removed on exit."""
+    root = server_root()
     server = PostgresServer(root, port=port, settings=FAST_SETTINGS)
-    server.start()
     try:
+        server.start()
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def fresh_database(server: PostgresServer, prefix: str) -> ConnectionParams:
