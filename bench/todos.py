@@ -345,13 +345,15 @@ def main() -> None:
 
         # Keep INFO logging on (its cost is part of the handler) but send it nowhere.
         handlers.logger.registered_handler.setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
-        print(f"moto server {endpoint}; python {sys.version.split()[0]}; {os.cpu_count()} cpus\n")
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"moto server {endpoint}; python {sys.version.split()[0]}; {os.cpu_count()} cpus; load average {load}\n")
         print(f"## Cold start (fresh process, median of {args.cold_runs})\n")
         print(cold_starts(args.cold_runs), "\n", flush=True)
         print(f"## Warm latency per operation ({args.iterations} requests each, in-process, moto on loopback)\n")
         print(warm_latency(args.iterations), "\n", flush=True)
         print(f"## One page (limit 50) vs table size (median of {args.page_repeats})\n")
         print(page_scaling(args.sizes, args.page_repeats, args.seed_threads), flush=True)
+        print(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
