@@ -5,60 +5,18 @@ Every server binds loopback only; every process started here is stopped (and wai
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-LOOPBACK = "127.0.0.1"
+# One copy of the generic process helpers: the local twin's (re-exported here for the tests).
+from local.processes import LOOPBACK, free_port, stop_process, wait_for_http
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_http(url: str, timeout: float = 30.0, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Poll `url` until it answers any HTTP status, or fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Exception | None = None
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process for {url} exited early with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError:
-            return  # the server answered, even if with an error status
-        except (urllib.error.URLError, ConnectionError, OSError) as exc:
-            last = exc
-            time.sleep(0.05)
-    raise TimeoutError(f"{url} did not answer within {timeout}s: {last}")
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL if it lingers; always reap it."""
-    if proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=timeout)
+__all__ = ["LOOPBACK", "free_port", "moto_server", "reset_moto", "stop_process", "wait_for_http"]
 
 
 @contextmanager

@@ -1,0 +1,282 @@
+"""The AWS engine: moto server on 127.0.0.1 holding the graph's tables, buckets, queues and secrets.
+
+Everything is created from the resource inputs in the graph, under the graph's physical names: a table gets the
+keys, attribute types, indexes and TTL the `aws:dynamodb/table:Table` declares, so a key-schema bug shows up
+locally. moto keeps data in memory only, so `snapshot()` writes every table (scan) and bucket (objects) into the
+state folder on stop and `restore()` loads them on start.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from infra.graph import Graph, Resource
+from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process, wait_for_http
+
+TABLE = "aws:dynamodb/table:Table"
+BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+BUCKET_VERSIONING = ("aws:s3/bucketVersioning:BucketVersioning", "aws:s3/bucketVersioningV2:BucketVersioningV2")
+QUEUE = "aws:sqs/queue:Queue"
+SECRET = "aws:secretsmanager/secret:Secret"
+SECRET_VERSION = "aws:secretsmanager/secretVersion:SecretVersion"
+TYPES = (TABLE, *BUCKETS, *BUCKET_VERSIONING, QUEUE, SECRET, SECRET_VERSION)
+
+# moto's per-request access log (werkzeug) goes to the log file only; the S3 poller alone makes 5 lines a second.
+_ACCESS_LOG = re.compile(r'^\d+\.\d+\.\d+\.\d+ - - \[[^]]+\] "[A-Z]+ \S+ HTTP/[\d.]+" [23]\d\d ')
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+def client(service: str, endpoint: str, region: str) -> Any:
+    """A boto3 client on the emulator with dummy credentials (never an ambient profile)."""
+    return boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", aws_session_token="testing", region_name=region,
+    ).client(service, endpoint_url=endpoint, config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+
+
+def table_request(resource: Resource) -> dict[str, Any]:
+    """CreateTable parameters from an `aws:dynamodb/table:Table`'s inputs."""
+    i = resource.inputs
+
+    def keys(hash_key: str, range_key: str | None) -> list[dict[str, str]]:
+        schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
+        if range_key:
+            schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
+        return schema
+
+    def projection(index: dict[str, Any]) -> dict[str, Any]:
+        proj: dict[str, Any] = {"ProjectionType": index.get("projectionType") or "ALL"}
+        if index.get("nonKeyAttributes"):
+            proj["NonKeyAttributes"] = list(index["nonKeyAttributes"])
+        return proj
+
+    request: dict[str, Any] = {
+        "TableName": resource.physical_name,
+        "KeySchema": keys(i["hashKey"], i.get("rangeKey")),
+        "AttributeDefinitions": [{"AttributeName": a["name"], "AttributeType": a["type"]} for a in i["attributes"]],
+        "BillingMode": i.get("billingMode") or "PROVISIONED",
+    }
+    if request["BillingMode"] == "PROVISIONED":
+        request["ProvisionedThroughput"] = {"ReadCapacityUnits": int(i.get("readCapacity") or 1),
+                                            "WriteCapacityUnits": int(i.get("writeCapacity") or 1)}
+    gsis = [{"IndexName": g["name"], "KeySchema": keys(g["hashKey"], g.get("rangeKey")), "Projection": projection(g)}
+            for g in i.get("globalSecondaryIndexes") or []]
+    if request["BillingMode"] == "PROVISIONED":
+        for g in gsis:
+            g["ProvisionedThroughput"] = request["ProvisionedThroughput"]
+    if gsis:
+        request["GlobalSecondaryIndexes"] = gsis
+    lsis = [{"IndexName": x["name"], "KeySchema": keys(i["hashKey"], x["rangeKey"]), "Projection": projection(x)}
+            for x in i.get("localSecondaryIndexes") or []]
+    if lsis:
+        request["LocalSecondaryIndexes"] = lsis
+    if i.get("streamEnabled"):
+        request["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": i.get("streamViewType")}
+    return request
+
+
+def _safe(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()[:24]
+
+
+class AwsEngine:
+    """moto server plus the graph's data stores in it."""
+
+    name = "moto"
+
+    def __init__(self, sink: LogSink, *, port: int = 0, data_dir: Path) -> None:
+        self.sink = sink
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        self.url = f"http://{LOOPBACK}:{self.port}"
+        self.proc: Any = None
+        self.region = "eu-west-1"
+        self.tables: list[str] = []
+        self.buckets: list[str] = []
+        self.queues: dict[str, str] = {}   # graph queue URL -> emulator queue URL
+        self.secret_arns: dict[str, str] = {}  # graph secret ARN -> emulator secret ARN
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def start(self, *, wait: bool = True) -> None:
+        """Start moto; with `wait=False` the caller does other work and calls `wait_ready()` later."""
+        exe = Path(sys.executable).parent / "moto_server"
+        argv = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
+        self.proc = start_process([*argv, "-H", LOOPBACK, "-p", str(self.port)], "moto", self.sink,
+                                  quiet=lambda line: bool(_ACCESS_LOG.match(line)))
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        wait_for_http(f"{self.url}/moto-api/", timeout=30, proc=self.proc)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+            self.proc = None
+
+    def client(self, service: str) -> Any:
+        return client(service, self.url, self.region)
+
+    # --- deploy ------------------------------------------------------------------------------------------------
+    def deploy(self, graph: Graph) -> None:
+        self.region = graph.region
+        ddb, s3, sqs, sm = (self.client(s) for s in ("dynamodb", "s3", "sqs", "secretsmanager"))
+        for res in graph.of_type(TABLE):
+            ddb.create_table(**table_request(res))
+            ttl = res.inputs.get("ttl") or {}
+            if ttl.get("enabled") and ttl.get("attributeName"):
+                ddb.update_time_to_live(TableName=res.physical_name, TimeToLiveSpecification={
+                    "Enabled": True, "AttributeName": ttl["attributeName"]})
+            self.tables.append(res.physical_name)
+        for type_token in BUCKETS:
+            for res in graph.of_type(type_token):
+                kwargs: dict[str, Any] = {"Bucket": res.physical_name}
+                if graph.region != "us-east-1":
+                    kwargs["CreateBucketConfiguration"] = {"LocationConstraint": graph.region}
+                s3.create_bucket(**kwargs)
+                self.buckets.append(res.physical_name)
+        for type_token in BUCKET_VERSIONING:
+            for res in graph.of_type(type_token):
+                status = (res.inputs.get("versioningConfiguration") or {}).get("status")
+                if status in ("Enabled", "Suspended"):
+                    s3.put_bucket_versioning(Bucket=self._bucket_name(graph, res.inputs["bucket"]),
+                                             VersioningConfiguration={"Status": status})
+        for res in graph.of_type(QUEUE):
+            attrs = self._queue_attributes(res)
+            made = sqs.create_queue(QueueName=res.physical_name, Attributes=attrs)
+            self.queues[str(res.outputs.get("url") or res.id)] = made["QueueUrl"]
+        for res in graph.of_type(SECRET):
+            made = sm.create_secret(Name=res.physical_name, Description=res.inputs.get("description") or "")
+            self.secret_arns[str(res.outputs["arn"])] = made["ARN"]
+        for res in graph.of_type(SECRET_VERSION):
+            secret_id = str(res.inputs["secretId"])
+            target = self.secret_arns.get(secret_id, secret_id)
+            if "secretString" in res.inputs:
+                sm.put_secret_value(SecretId=target, SecretString=str(res.inputs["secretString"]))
+            elif "secretBinary" in res.inputs:
+                sm.put_secret_value(SecretId=target, SecretBinary=base64.b64decode(res.inputs["secretBinary"]))
+
+    @staticmethod
+    def _bucket_name(graph: Graph, ref: str) -> str:
+        for type_token in BUCKETS:
+            for res in graph.of_type(type_token):
+                if ref in (res.physical_name, res.id, res.outputs.get("arn")):
+                    return res.physical_name
+        return ref
+
+    @staticmethod
+    def _queue_attributes(res: Resource) -> dict[str, str]:
+        i = res.inputs
+        names = {"visibilityTimeoutSeconds": "VisibilityTimeout", "messageRetentionSeconds": "MessageRetentionPeriod",
+                 "delaySeconds": "DelaySeconds", "maxMessageSize": "MaximumMessageSize",
+                 "receiveWaitTimeSeconds": "ReceiveMessageWaitTimeSeconds", "redrivePolicy": "RedrivePolicy"}
+        attrs = {aws: str(int(i[k]) if isinstance(i[k], float) else i[k]) for k, aws in names.items()
+                 if i.get(k) is not None}
+        if i.get("fifoQueue"):
+            attrs["FifoQueue"] = "true"
+            if i.get("contentBasedDeduplication"):
+                attrs["ContentBasedDeduplication"] = "true"
+        return attrs
+
+    def translations(self) -> dict[str, str]:
+        """Identifiers the mock invented -> the emulator's real ones (env values, outputs)."""
+        return {**self.queues, **self.secret_arns}
+
+    # --- data that outlives the emulator ---------------------------------------------------------------------
+    def snapshot(self) -> dict[str, int]:
+        """Write every table's items and every bucket's objects under `data_dir`; returns counts."""
+        counts: dict[str, int] = {}
+        tmp = self.data_dir.with_name(self.data_dir.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "tables").mkdir(parents=True)
+        (tmp / "buckets").mkdir(parents=True)
+        for table in self.tables:
+            items = list(self._scan(table))
+            (tmp / "tables" / f"{table}.json").write_text(json.dumps({"table": table, "items": items}))
+            counts[f"table {table}"] = len(items)
+        s3 = self.client("s3")
+        for bucket in self.buckets:
+            folder = tmp / "buckets" / bucket
+            folder.mkdir()
+            index = []
+            for obj in self._objects(bucket):
+                got = s3.get_object(Bucket=bucket, Key=obj["Key"])
+                blob = _safe(obj["Key"])
+                (folder / blob).write_bytes(got["Body"].read())
+                index.append({"key": obj["Key"], "blob": blob, "contentType": got.get("ContentType"),
+                              "metadata": got.get("Metadata") or {}})
+            (folder / "index.json").write_text(json.dumps(index))
+            counts[f"bucket {bucket}"] = len(index)
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+        tmp.rename(self.data_dir)
+        return counts
+
+    def restore(self) -> dict[str, int]:
+        """Load the last snapshot into the tables and buckets that exist in this graph (same names)."""
+        counts: dict[str, int] = {}
+        ddb, s3 = self.client("dynamodb"), self.client("s3")
+        for table in self.tables:
+            path = self.data_dir / "tables" / f"{table}.json"
+            if not path.exists():
+                continue
+            items = json.loads(path.read_text())["items"]
+            for start in range(0, len(items), 25):
+                pending: dict[str, Any] = {table: [{"PutRequest": {"Item": it}} for it in items[start:start + 25]]}
+                while pending:
+                    pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            counts[f"table {table}"] = len(items)
+        for bucket in self.buckets:
+            index_path = self.data_dir / "buckets" / bucket / "index.json"
+            if not index_path.exists():
+                continue
+            index = json.loads(index_path.read_text())
+            for entry in index:
+                extra: dict[str, Any] = {"Metadata": entry.get("metadata") or {}}
+                if entry.get("contentType"):
+                    extra["ContentType"] = entry["contentType"]
+                body = (index_path.parent / entry["blob"]).read_bytes()
+                s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, **extra)
+            counts[f"bucket {bucket}"] = len(index)
+        return counts
+
+    def _scan(self, table: str) -> Iterator[dict[str, Any]]:
+        ddb = self.client("dynamodb")
+        kwargs: dict[str, Any] = {"TableName": table}
+        while True:
+            page = ddb.scan(**kwargs)
+            yield from page.get("Items", [])
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def _objects(self, bucket: str) -> Iterator[dict[str, Any]]:
+        paginator = self.client("s3").get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket):
+            yield from page.get("Contents", [])
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Items per table and objects per bucket, as the emulator holds them now."""
+        ddb = self.client("dynamodb")
+        tables = {}
+        for table in self.tables:
+            total, kwargs = 0, {"TableName": table, "Select": "COUNT"}
+            while True:
+                page = ddb.scan(**kwargs)
+                total += page["Count"]
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            tables[table] = total
+        buckets = {b: sum(1 for _ in self._objects(b)) for b in self.buckets}
+        return {"tables": tables, "buckets": buckets}

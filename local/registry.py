@@ -1,0 +1,247 @@
+"""What the twin does with each resource type: the engine registry and `python -m local plan`.
+
+`ENGINES` maps a resource type to the engine that deploys it. `CLOUD_ONLY` maps the types the twin does not run
+to the reason (IAM is checked, not enforced; networking, clusters and control planes have no local meaning).
+`PENDING` names the types whose engine is another part's (mesh, services, PostgreSQL): the engine class is
+looked up by module path in `PLUGINS`, so it plugs in by adding that module; until then `plan` says
+"not yet deployed by the twin". A type in none of the tables is reported as such, never skipped silently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from infra.graph import Graph, Resource
+from local import aws, gateway, lambdas, s3events
+
+Detail = Callable[[Resource, Graph], str]
+
+
+def _table(r: Resource, g: Graph) -> str:
+    i = r.inputs
+    keys = i.get("hashKey", "?") + (f" + {i['rangeKey']}" if i.get("rangeKey") else "")
+    gsis = [x["name"] for x in i.get("globalSecondaryIndexes") or []]
+    ttl = (i.get("ttl") or {}).get("attributeName")
+    return (f"table {r.physical_name} keyed by {keys}" + (f", indexes {', '.join(gsis)}" if gsis else "")
+            + (f", TTL on {ttl}" if ttl else ""))
+
+
+def _function(r: Resource, g: Graph) -> str:
+    spec = lambdas.FunctionSpec.from_resource(r)
+    return (f"worker process: {spec.handler}, {spec.memory_mb} MB, {spec.timeout_seconds:g} s timeout, "
+            f"env {', '.join(sorted(spec.environment)) or '(none)'}")
+
+
+def _rest_api(r: Resource, g: Graph) -> str:
+    body = r.inputs.get("body")
+    doc = json.loads(body) if isinstance(body, str) else (body or {})
+    ops = sum(1 for item in (doc.get("paths") or {}).values() for m in gateway.HTTP_METHODS if m in item)
+    return f"local API gateway: {ops} operations from the body (validators, CORS, gateway responses)"
+
+
+def _notification(r: Resource, g: Graph) -> str:
+    targets = [f"{t.get('filterPrefix') or ''}*{t.get('filterSuffix') or ''} -> "
+               f"{str(t.get('lambdaFunctionArn', '')).rsplit(':', 1)[-1]}"
+               for t in r.inputs.get("lambdaFunctions") or []]
+    return f"S3 events on bucket {r.inputs.get('bucket')}: {'; '.join(targets) or 'no Lambda targets'}"
+
+
+def _static(text: str) -> Detail:
+    return lambda r, g: text
+
+
+ENGINES: dict[str, tuple[str, Detail]] = {
+    aws.TABLE: ("moto", _table),
+    **{t: ("moto", lambda r, g: f"bucket {r.physical_name}") for t in aws.BUCKETS},
+    **{t: ("moto", lambda r, g: f"versioning {(r.inputs.get('versioningConfiguration') or {}).get('status')}")
+       for t in aws.BUCKET_VERSIONING},
+    aws.QUEUE: ("moto", lambda r, g: f"queue {r.physical_name}"),
+    aws.SECRET: ("moto", lambda r, g: f"secret {r.physical_name}"),
+    aws.SECRET_VERSION: ("moto", _static("the secret's value")),
+    lambdas.FUNCTION: ("lambda", _function),
+    gateway.REST_API: ("gateway", _rest_api),
+    gateway.STAGE: ("gateway", lambda r, g: f"stage {r.inputs.get('stageName')}: the gateway serves /"
+                                            f"{r.inputs.get('stageName')}/..."),
+    s3events.NOTIFICATION: ("s3-events", _notification),
+    s3events.INVOKE_CONFIG: ("s3-events", lambda r, g: "async invocations: "
+                             f"{int(r.inputs.get('maximumRetryAttempts') or 0)} retries, then the on-failure "
+                             "destination"),
+}
+
+CLOUD_ONLY: dict[str, str] = {
+    "aws:iam/role:Role": "checked, not run: each function's role is in the graph; moto does not enforce IAM",
+    "aws:iam/rolePolicy:RolePolicy": "checked, not run: IAM is not enforced locally (tests under mocks check it)",
+    "aws:iam/policy:Policy": "checked, not run: IAM is not enforced locally",
+    "aws:iam/rolePolicyAttachment:RolePolicyAttachment": "checked, not run: IAM is not enforced locally",
+    "aws:iam/openIdConnectProvider:OpenIdConnectProvider": "cloud-only: IRSA for the cluster",
+    "aws:lambda/permission:Permission": "checked: every API route and S3 notification target needs one, or deploy "
+                                        "fails",
+    "aws:lambda/layerVersion:LayerVersion": "cloud-only: the venv holds the layer's pinned requirements",
+    "aws:cloudwatch/logGroup:LogGroup": "cloud-only: function logs stream to the console, prefixed by function",
+    "aws:apigateway/deployment:Deployment": "cloud-only: the gateway always serves the current body",
+    "aws:apigateway/methodSettings:MethodSettings": "cloud-only: stage throttling and metrics are not emulated",
+    "aws:apigateway/account:Account": "cloud-only: CloudWatch role of API Gateway",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "cloud-only: nothing is public on loopback",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
+        "cloud-only: encryption at rest is AWS's",
+    "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2":
+        "cloud-only: encryption at rest is AWS's",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": "cloud-only: ACL ownership",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": "cloud-only: lifecycle rules",
+    "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2": "cloud-only: lifecycle rules",
+    "aws:s3/bucketPolicy:BucketPolicy": "cloud-only: bucket policies are not enforced locally",
+    "aws:sqs/queuePolicy:QueuePolicy": "cloud-only: queue policies are not enforced locally",
+    "aws:ecr/repository:Repository": "cloud-only: services run from source (services/<name>), not images",
+    "aws:ecr/lifecyclePolicy:LifecyclePolicy": "cloud-only: image retention",
+    "aws:eks/cluster:Cluster": "cloud-only: no cluster; Deployments run as local processes",
+    "aws:eks/nodeGroup:NodeGroup": "cloud-only: no nodes; processes run on this machine",
+    "aws:eks/accessEntry:AccessEntry": "cloud-only: cluster access",
+    "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": "cloud-only: cluster access",
+    "aws:eks/addon:Addon": "cloud-only: cluster add-on",
+    "aws:rds/subnetGroup:SubnetGroup": "cloud-only: networking",
+    "pulumi:providers:kubernetes": "cloud-only: the twin needs no cluster credentials",
+    "pulumi:providers:aws": "cloud-only: the twin talks to moto",
+    "kubernetes:helm.sh/v3:Release": "cloud-only: Istio's control plane; Envoy is configured from the specs",
+    "kubernetes:core/v1:Namespace": "cloud-only: one loopback namespace",
+    "kubernetes:core/v1:ServiceAccount": "cloud-only: identities of sidecars",
+    "kubernetes:security.istio.io/v1:PeerAuthentication": "cloud-only: mTLS between sidecars (loopback is plain)",
+    "kubernetes:security.istio.io/v1:AuthorizationPolicy": "cloud-only: sidecar authorization is not emulated",
+    "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "cloud-only: cluster API types",
+}
+CLOUD_ONLY_PREFIXES = {
+    "aws:ec2/": "cloud-only: networking (the twin runs on loopback)",
+    "aws:iam/": "checked, not run: IAM is not enforced locally",
+    "aws:cloudwatch/": "cloud-only: monitoring",
+}
+
+# Types another part's engine deploys: engine name -> "module:Class" (the class plugs in when the module exists).
+PLUGINS: dict[str, str] = {
+    "postgres": "local.postgres_engine:PostgresEngine",
+    "services": "local.services:ServicesEngine",
+    "mesh": "local.mesh:MeshEngine",
+}
+PENDING: dict[str, tuple[str, str]] = {
+    "aws:rds/instance:Instance": ("postgres", "PostgreSQL from pgserver in the state folder"),
+    "kubernetes:apps/v1:Deployment": ("services", "one process per Deployment (image -> services/<name>)"),
+    "kubernetes:core/v1:Service": ("services", "the Deployment's port, reached through Envoy"),
+    "kubernetes:core/v1:Secret": ("services", "environment of the service processes"),
+    "kubernetes:core/v1:ConfigMap": ("services", "environment of the service processes"),
+    "kubernetes:networking.istio.io/v1:VirtualService": ("mesh", "Envoy routes (weights, retries, timeouts)"),
+    "kubernetes:networking.istio.io/v1:DestinationRule": ("mesh", "Envoy clusters (subsets, circuit breakers)"),
+    "kubernetes:networking.istio.io/v1:Gateway": ("mesh", "Envoy listener"),
+}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """What the twin does with one resource."""
+
+    type: str
+    name: str
+    physical: str
+    action: str   # deployed | checked | cloud-only | pending | component | unknown
+    engine: str | None
+    detail: str
+
+
+def plugin_available(engine: str) -> bool:
+    module = PLUGINS[engine].split(":")[0]
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def load_plugin(engine: str) -> Any:
+    module, _, cls = PLUGINS[engine].partition(":")
+    return getattr(importlib.import_module(module), cls)
+
+
+def place(resource: Resource, graph: Graph) -> Placement:
+    base = {"type": resource.type, "name": resource.name,
+            "physical": resource.physical_name if resource.custom else ""}
+    if not resource.custom:
+        children = sum(1 for _ in graph.children(resource))
+        return Placement(**base, action="component", engine=None,
+                         detail=f"component resource grouping {children} children")
+    if resource.type in ENGINES:
+        engine, detail = ENGINES[resource.type]
+        return Placement(**base, action="deployed", engine=engine, detail=detail(resource, graph))
+    if resource.type in PENDING:
+        engine, what = PENDING[resource.type]
+        if plugin_available(engine):
+            return Placement(**base, action="deployed", engine=engine, detail=what)
+        return Placement(**base, action="pending", engine=engine,
+                         detail=f"not yet deployed by the twin: {what} ({PLUGINS[engine]} does not exist yet)")
+    reason = CLOUD_ONLY.get(resource.type) or next(
+        (text for prefix, text in CLOUD_ONLY_PREFIXES.items() if resource.type.startswith(prefix)), None)
+    if reason is not None:
+        action = "checked" if reason.startswith("checked") else "cloud-only"
+        return Placement(**base, action=action, engine=None, detail=reason)
+    return Placement(**base, action="unknown", engine=None,
+                     detail=f"not deployed by the twin: no engine or reason for {resource.type} (add it to "
+                            "local/registry.py)")
+
+
+def plan(graph: Graph) -> list[Placement]:
+    return [place(r, graph) for r in graph.resources]
+
+
+def format_plan(placements: list[Placement]) -> str:
+    order = {"deployed": 0, "pending": 1, "checked": 2, "cloud-only": 3, "unknown": 4, "component": 5}
+    rows = sorted(placements, key=lambda p: (order[p.action], p.engine or "", p.type, p.name))
+    lines = []
+    for p in rows:
+        where = p.engine or "-"
+        lines.append(f"{p.action:<10} {where:<9} {p.type:<52} {p.name:<28} {p.detail}")
+    counts: dict[str, int] = {}
+    for p in placements:
+        counts[p.action] = counts.get(p.action, 0) + 1
+    lines.append("")
+    lines.append(f"{len(placements)} resources: " + ", ".join(f"{n} {a}" for a, n in sorted(counts.items())))
+    return "\n".join(lines)
+
+
+def plan_json(placements: list[Placement]) -> str:
+    return json.dumps([asdict(p) for p in placements], indent=2)
+
+
+# --- wiring checks (what the cloud would reject or fail on) -----------------------------------------------------
+
+def check_wiring(graph: Graph) -> list[str]:
+    """Problems the cloud would have with the graph's wiring: missing roles and invoke permissions."""
+    problems: list[str] = []
+    roles = {str(r.outputs.get("arn")) for r in graph.of_type("aws:iam/role:Role")}
+    functions = {str(r.outputs.get("name")): r for r in graph.of_type(lambdas.FUNCTION)}
+    for fn in functions.values():
+        if str(fn.inputs.get("role")) not in roles:
+            problems.append(f"function {fn.physical_name}: role {fn.inputs.get('role')!r} is not a role in the graph")
+    permissions = [(str(p.inputs.get("function")), str(p.inputs.get("principal")))
+                   for p in graph.of_type("aws:lambda/permission:Permission")]
+
+    def permitted(fn_ref: str, principal: str) -> bool:
+        fn = next((f for f in functions.values()
+                   if fn_ref in (f.outputs.get("arn"), f.outputs.get("invokeArn"), f.outputs.get("name"))), None)
+        names = {str(fn.outputs.get("name")), str(fn.outputs.get("arn"))} if fn else {fn_ref}
+        return any(f in names and p == principal for f, p in permissions)
+
+    found = gateway.GatewayEngine.rest_api(graph)
+    if found is not None:
+        _, _, body = found
+        api = gateway.RestApi.from_body(body, api_id="check", stage="check", region=graph.region)
+        for route in api.routes:
+            uri = route.integration.get("uri")
+            if route.integration.get("type") == "aws_proxy" and not permitted(str(uri), "apigateway.amazonaws.com"):
+                problems.append(f"{route.method} {route.template}: no lambda.Permission lets API Gateway invoke "
+                                f"{uri}")
+    for notification in graph.of_type(s3events.NOTIFICATION):
+        for target in notification.inputs.get("lambdaFunctions") or []:
+            arn = str(target.get("lambdaFunctionArn"))
+            if not permitted(arn, "s3.amazonaws.com"):
+                problems.append(f"S3 notification {notification.name}: no lambda.Permission lets S3 invoke {arn}")
+    return problems

@@ -1,0 +1,240 @@
+"""The S3 events engine: `aws:s3/bucketNotification:BucketNotification` in the graph -> asynchronous invocations.
+
+moto's server cannot call our workers, so the engine watches each notified bucket (a ListObjectsV2 every
+~200 ms; a new key or a new ETag is a `ObjectCreated:*` event, a key gone is `ObjectRemoved:Delete`), keeps the
+notification's `events`, `filterPrefix` and `filterSuffix`, and delivers the record AWS would send (URL-encoded
+key, bucket name and ARN, size, eTag, sequencer) as an asynchronous invocation: on error it retries
+`maximumRetryAttempts` times (2 unless an `aws:lambda/functionEventInvokeConfig` says otherwise), then sends
+Lambda's invocation record to the on-failure destination (an SQS queue from the graph). AWS waits about one and
+two minutes between retries; the twin waits `retry_delays` (1 s and 2 s by default) so tests stay fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fnmatch
+import json
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from infra.graph import Graph
+from local.aws import BUCKETS, AwsEngine
+from local.lambdas import FunctionRuntime, InvokeResult, LambdaEngine
+from local.processes import LogSink
+
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
+TYPES = (NOTIFICATION, INVOKE_CONFIG)
+DEFAULT_RETRIES = 2
+DEFAULT_MAX_EVENT_AGE = 21600
+
+
+@dataclass(frozen=True)
+class Target:
+    """One `lambdaFunctions[]` entry of a bucket notification."""
+
+    bucket: str
+    function_arn: str
+    events: tuple[str, ...]
+    prefix: str
+    suffix: str
+    configuration_id: str
+
+    def matches(self, event_name: str, key: str) -> bool:
+        wanted = any(fnmatch.fnmatchcase(f"s3:{event_name}", pattern) for pattern in self.events)
+        return wanted and key.startswith(self.prefix) and key.endswith(self.suffix)
+
+
+@dataclass(frozen=True)
+class AsyncConfig:
+    max_retries: int = DEFAULT_RETRIES
+    max_event_age: int = DEFAULT_MAX_EVENT_AGE
+    on_failure: str | None = None   # destination ARN
+
+
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def s3_record(*, region: str, event_name: str, bucket: str, key: str, size: int | None, etag: str | None,
+              sequencer: str, configuration_id: str, version_id: str | None = None) -> dict[str, Any]:
+    """One record of an S3 event notification, as S3 sends it (the key URL-encoded with `+` for spaces)."""
+    obj: dict[str, Any] = {"key": urllib.parse.quote_plus(key, safe="/"), "sequencer": sequencer}
+    if size is not None:
+        obj["size"] = size
+    if etag is not None:
+        obj["eTag"] = etag.strip('"')
+    if version_id:
+        obj["versionId"] = version_id
+    return {
+        "eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": region, "eventTime": _now_iso(),
+        "eventName": event_name, "userIdentity": {"principalId": "AWS:LOCALTWIN"},
+        "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+        "responseElements": {"x-amz-request-id": uuid.uuid4().hex[:16].upper(),
+                             "x-amz-id-2": uuid.uuid4().hex},
+        "s3": {"s3SchemaVersion": "1.0", "configurationId": configuration_id,
+               "bucket": {"name": bucket, "ownerIdentity": {"principalId": "LOCALTWIN"},
+                          "arn": f"arn:aws:s3:::{bucket}"},
+               "object": obj},
+    }
+
+
+def failure_record(runtime: FunctionRuntime, event: Any, result: InvokeResult | None, *, condition: str,
+                   attempts: int) -> dict[str, Any]:
+    """What Lambda sends to an on-failure destination (an invocation record)."""
+    record: dict[str, Any] = {
+        "version": "1.0", "timestamp": _now_iso(),
+        "requestContext": {"requestId": result.request_id if result else str(uuid.uuid4()),
+                           "functionArn": f"{runtime.spec.arn}:$LATEST", "condition": condition,
+                           "approximateInvokeCount": attempts},
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+    }
+    if result is not None and result.error is not None:
+        record["responsePayload"] = result.error
+    return record
+
+
+class S3EventsEngine:
+    name = "s3-events"
+
+    def __init__(self, sink: LogSink, lambdas: LambdaEngine, aws: AwsEngine, *, poll_interval: float = 0.2,
+                 retry_delays: Sequence[float] = (1.0, 2.0)) -> None:
+        self.sink = sink
+        self.lambdas = lambdas
+        self.aws = aws
+        self.poll_interval = poll_interval
+        self.retry_delays = tuple(retry_delays)
+        self.region = "eu-west-1"
+        self.targets: list[Target] = []
+        self.configs: dict[str, AsyncConfig] = {}   # function ARN -> async config
+        self._seen: dict[str, dict[str, str]] = {}  # bucket -> key -> etag
+        self._sequence = int(time.time() * 1000) << 16
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="s3-event")
+        self.delivered = 0
+        self.failed = 0
+
+    # --- deploy ------------------------------------------------------------------------------------------------
+    def deploy(self, graph: Graph) -> None:
+        self.region = graph.region
+        buckets = {r.physical_name: r for t in BUCKETS for r in graph.of_type(t)}
+        by_ref = {ref: name for name, r in buckets.items() for ref in (name, r.id, r.outputs.get("arn"))}
+        for notification in graph.of_type(NOTIFICATION):
+            bucket = by_ref.get(str(notification.inputs.get("bucket")), str(notification.inputs.get("bucket")))
+            for index, entry in enumerate(notification.inputs.get("lambdaFunctions") or []):
+                arn = str(entry.get("lambdaFunctionArn"))
+                self.lambdas.find(arn)  # a notification to a function that is not in the graph fails the deploy
+                self.targets.append(Target(
+                    bucket=bucket, function_arn=arn, events=tuple(entry.get("events") or ()),
+                    prefix=str(entry.get("filterPrefix") or ""), suffix=str(entry.get("filterSuffix") or ""),
+                    configuration_id=str(entry.get("id") or f"{notification.name}-{index}")))
+        for cfg in graph.of_type(INVOKE_CONFIG):
+            runtime = self.lambdas.find(str(cfg.inputs.get("functionName")))
+            destination = ((cfg.inputs.get("destinationConfig") or {}).get("onFailure") or {}).get("destination")
+            retries = cfg.inputs.get("maximumRetryAttempts")
+            age = cfg.inputs.get("maximumEventAgeInSeconds")
+            self.configs[runtime.spec.arn] = AsyncConfig(
+                max_retries=DEFAULT_RETRIES if retries is None else int(retries),
+                max_event_age=DEFAULT_MAX_EVENT_AGE if age is None else int(age), on_failure=destination)
+        if not self.targets:
+            return
+        for bucket in {t.bucket for t in self.targets}:
+            # What is already there (restored from a snapshot) was notified in an earlier run.
+            self._seen[bucket] = dict(self._list(bucket))
+        self._thread = threading.Thread(target=self._run, name="s3-events", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # --- detection ---------------------------------------------------------------------------------------------
+    def _list(self, bucket: str) -> list[tuple[str, str]]:
+        out = []
+        for page in self.aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            out += [(o["Key"], f"{o['ETag']}|{o['Size']}") for o in page.get("Contents", [])]
+        return out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.poll_interval):
+            try:
+                self.poll_once()
+            except Exception as exc:
+                if not self._stop.is_set():
+                    self.sink.write("s3-events", f"poll failed: {exc!r}")
+
+    def poll_once(self) -> None:
+        for bucket, seen in self._seen.items():
+            now = dict(self._list(bucket))
+            for key, tag in now.items():
+                if seen.get(key) != tag:
+                    etag, size = tag.rsplit("|", 1)
+                    name = "ObjectCreated:CompleteMultipartUpload" if "-" in etag else "ObjectCreated:Put"
+                    self._emit(bucket, key, name, size=int(size), etag=etag)
+            for key in set(seen) - set(now):
+                self._emit(bucket, key, "ObjectRemoved:Delete", size=None, etag=None)
+            self._seen[bucket] = now
+
+    def _emit(self, bucket: str, key: str, event_name: str, *, size: int | None, etag: str | None) -> None:
+        for target in self.targets:
+            if target.bucket == bucket and target.matches(event_name, key):
+                self._sequence += 1
+                event = {"Records": [s3_record(region=self.region, event_name=event_name, bucket=bucket, key=key,
+                                               size=size, etag=etag, sequencer=f"{self._sequence:018X}",
+                                               configuration_id=target.configuration_id)]}
+                self._pool.submit(self._deliver, target, event)
+
+    # --- asynchronous invocation -------------------------------------------------------------------------------
+    def _deliver(self, target: Target, event: dict[str, Any]) -> None:
+        runtime = self.lambdas.find(target.function_arn)
+        config = self.configs.get(runtime.spec.arn, AsyncConfig())
+        queued = time.monotonic()
+        attempts = 0
+        result: InvokeResult | None = None
+        key = event["Records"][0]["s3"]["object"]["key"]
+        while attempts <= config.max_retries:
+            if attempts and time.monotonic() - queued > config.max_event_age:
+                self._fail(runtime, config, event, result, "EventAgeExceeded", attempts)
+                return
+            attempts += 1
+            result = runtime.invoke(event)
+            if result.ok:
+                self.delivered += 1
+                return
+            self.sink.write("s3-events", f"{runtime.spec.name} failed on s3://{target.bucket}/{key} "
+                                         f"(attempt {attempts}): {(result.error or {}).get('errorMessage')}")
+            if attempts <= config.max_retries:
+                delay = self.retry_delays[min(attempts - 1, len(self.retry_delays) - 1)] if self.retry_delays else 0
+                if self._stop.wait(delay):
+                    return
+        self._fail(runtime, config, event, result, "RetriesExhausted", attempts)
+
+    def _fail(self, runtime: FunctionRuntime, config: AsyncConfig, event: dict[str, Any],
+              result: InvokeResult | None, condition: str, attempts: int) -> None:
+        self.failed += 1
+        record = failure_record(runtime, event, result, condition=condition, attempts=attempts)
+        destination = config.on_failure
+        if not destination:
+            self.sink.write("s3-events", f"{runtime.spec.name}: event dropped after {attempts} attempts ({condition}); "
+                                         "no on-failure destination")
+            return
+        if destination.startswith("arn:aws:sqs:"):
+            sqs = self.aws.client("sqs")
+            url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"]
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
+            self.sink.write("s3-events", f"{runtime.spec.name}: {condition} after {attempts} attempts -> {destination}")
+        elif destination.startswith("arn:aws:lambda:"):
+            self._pool.submit(self.lambdas.find(destination).invoke, record)
+        else:
+            self.sink.write("s3-events", f"{runtime.spec.name}: destination {destination} is not emulated; "
+                                         "the failure record was dropped")
