@@ -12,7 +12,6 @@ from typing import Any
 from mesh.common import (
     MESH_GATEWAY,
     NETWORKING_API,
-    SECURITY_API,
     Manifest,
     app_selector,
     check_duration,
@@ -22,66 +21,12 @@ from mesh.common import (
     workload_labels,
 )
 from mesh.gateway import IngressSettings
+from mesh.policies import RetrySettings, peer_authentication
 
 CANARY_HEADER = "x-canary"
 CANARY_HEADER_VALUE = "always"
 HEADER_ROUTE_NAME = "canary-header"
 SPLIT_ROUTE_NAME = "split"
-
-
-@dataclass(frozen=True, kw_only=True)
-class RetrySettings:
-    """Istio ``HTTPRetry``: bounded retries, each attempt with its own timeout."""
-
-    attempts: int = 2
-    per_try_timeout: str = "2s"
-    retry_on: str = "gateway-error,connect-failure,refused-stream"
-    """Not ``5xx``: retrying a canary's own errors would hide them from the people watching the rollout."""
-
-    def validate(self, prefix: str = "retries") -> None:
-        if self.attempts < 0:
-            raise ValueError(f"{prefix}.attempts: must be >= 0, got {self.attempts}")
-        check_duration(self.per_try_timeout, f"{prefix}.perTryTimeout")
-        validate_retry_on(self.retry_on, f"{prefix}.retryOn")
-
-    def spec(self) -> dict[str, Any]:
-        if self.attempts == 0:
-            return {"attempts": 0}  # Istio reads attempts 0 as "retries off"
-        return {"attempts": self.attempts, "perTryTimeout": self.per_try_timeout, "retryOn": self.retry_on}
-
-
-#: The conditions Istio passes through to Envoy's ``x-envoy-retry-on`` / ``x-envoy-retry-grpc-on``.
-RETRY_ON_VALUES = frozenset(
-    {
-        "5xx",
-        "gateway-error",
-        "reset",
-        "connect-failure",
-        "envoy-ratelimited",
-        "retriable-4xx",
-        "refused-stream",
-        "retriable-status-codes",
-        "retriable-headers",
-        "http3-post-connect-failure",
-        "cancelled",
-        "deadline-exceeded",
-        "internal",
-        "resource-exhausted",
-        "unavailable",
-    }
-)
-
-
-def validate_retry_on(value: str, key: str) -> str:
-    """Every comma-separated item is a known Envoy condition or an HTTP status code (Istio accepts both)."""
-    items = [item.strip() for item in value.split(",")]
-    for item in items:
-        if item in RETRY_ON_VALUES:
-            continue
-        if item.isdigit() and 100 <= int(item) <= 599:
-            continue
-        raise ValueError(f"{key}: unknown retry condition {item!r}")
-    return value
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -206,12 +151,6 @@ def virtual_service(settings: CanarySettings) -> Manifest:
         ],
     }
     return manifest(NETWORKING_API, "VirtualService", f"{settings.app}-vs", settings.namespace, spec)
-
-
-def peer_authentication(namespace: str) -> Manifest:
-    """Namespace-wide STRICT mTLS: plaintext from outside the mesh is refused."""
-    spec = {"mtls": {"mode": "STRICT"}}
-    return manifest(SECURITY_API, "PeerAuthentication", "default", namespace, spec)
 
 
 def canary_manifests(settings: CanarySettings) -> list[Manifest]:

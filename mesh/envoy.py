@@ -6,7 +6,8 @@ matters for behaviour:
 
 * one cluster per (host, subset, port), named ``outbound|<port>|<subset>|<host>`` like istiod;
 * a 0-weight destination is dropped from ``weighted_clusters`` (istiod does the same), so weight 0
-  means *no* request reaches that subset, and a lone remaining destination becomes a plain ``cluster``;
+  means *no* request reaches that subset; a lone remaining destination becomes a plain ``cluster``
+  (istiod keeps a one-entry ``weighted_clusters``; Envoy routes both the same way);
 * a route without ``timeout`` gets ``0s`` (disabled), a route without ``retries`` gets istiod's default
   policy (2 attempts on connect-failure/refused-stream/unavailable/cancelled/503);
 * retries use the ``previous_hosts`` predicate, as istiod sets it;
@@ -183,37 +184,44 @@ def _route_match(match: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _retry_policy(retries: Mapping[str, Any] | None, where: str) -> dict[str, Any] | None:
+    """istiod's ``retry.ConvertPolicy``: its default policy, overridden field by field by the route's."""
+    policy: dict[str, Any] = {
+        "retry_on": ISTIO_DEFAULT_RETRY_ON,
+        "num_retries": ISTIO_DEFAULT_RETRY_ATTEMPTS,
+        "retriable_status_codes": [503],
+        "retry_host_predicate": [
+            {"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {"@type": _PREVIOUS_HOSTS}}
+        ],
+        "host_selection_retry_max_attempts": 5,
+    }
     if retries is None:
-        retries = {"attempts": ISTIO_DEFAULT_RETRY_ATTEMPTS, "retryOn": ISTIO_DEFAULT_RETRY_ON}
-        status_codes = [503]
-    else:
-        status_codes = []
+        return policy
     unknown = set(retries) - {"attempts", "perTryTimeout", "retryOn", "retryIgnorePreviousHosts"}
     if unknown:
         raise UnsupportedSpec(f"{where}.retries: fields {sorted(unknown)} are not translated")
     attempts = int(retries.get("attempts", 0))
     if attempts <= 0:
         return None  # Istio: attempts 0 disables retries
-    conditions: list[str] = []
-    for item in str(retries.get("retryOn") or ISTIO_DEFAULT_RETRY_ON).split(","):
-        item = item.strip()
-        if item.isdigit():  # Istio turns status codes into retriable-status-codes
-            status_codes.append(int(item))
-            item = "retriable-status-codes"
-        if item and item not in conditions:
-            conditions.append(item)
-    if "retriable-status-codes" in conditions and not status_codes:
-        status_codes = [503]
-    policy: dict[str, Any] = {"retry_on": ",".join(conditions), "num_retries": attempts}
-    if status_codes:
-        policy["retriable_status_codes"] = sorted(set(status_codes))
+    policy["num_retries"] = attempts
+    if retries.get("retryOn"):
+        conditions: list[str] = []
+        codes: list[int] = []
+        for item in str(retries["retryOn"]).split(","):
+            item = item.strip()
+            if item.isdigit() and 100 <= int(item) <= 599:  # status codes become retriable_status_codes
+                codes.append(int(item))
+            elif item:
+                conditions.append(item)
+        if codes and "retriable-status-codes" not in conditions:
+            conditions.append("retriable-status-codes")
+        policy["retry_on"] = ",".join(conditions)
+        policy["retriable_status_codes"] = codes
+        if not codes:
+            del policy["retriable_status_codes"]
     if "perTryTimeout" in retries:
         policy["per_try_timeout"] = envoy_duration(retries["perTryTimeout"])
-    if retries.get("retryIgnorePreviousHosts", True):
-        policy["retry_host_predicate"] = [
-            {"name": "envoy.retry_host_predicates.previous_hosts", "typed_config": {"@type": _PREVIOUS_HOSTS}}
-        ]
-        policy["host_selection_retry_max_attempts"] = 5
+    if retries.get("retryIgnorePreviousHosts") is False:
+        del policy["retry_host_predicate"]
     return policy
 
 
@@ -352,18 +360,19 @@ def _apply_connection_pool(cluster: dict[str, Any], pool: Mapping[str, Any], whe
     )
     if unknown:
         raise UnsupportedSpec(f"{where}.connectionPool: {sorted(unknown)} are not translated")
-    if "maxConnections" in tcp:
+    # Like istiod, a 0 (unset in proto3) keeps the unlimited default.
+    if tcp.get("maxConnections", 0) > 0:
         thresholds["max_connections"] = int(tcp["maxConnections"])
     if "connectTimeout" in tcp:
         cluster["connect_timeout"] = envoy_duration(tcp["connectTimeout"])
-    if "http1MaxPendingRequests" in http:
+    if http.get("http1MaxPendingRequests", 0) > 0:
         thresholds["max_pending_requests"] = int(http["http1MaxPendingRequests"])
-    if "http2MaxRequests" in http:
+    if http.get("http2MaxRequests", 0) > 0:
         thresholds["max_requests"] = int(http["http2MaxRequests"])
-    if "maxRetries" in http:
+    if http.get("maxRetries", 0) > 0:
         thresholds["max_retries"] = int(http["maxRetries"])
     common: dict[str, Any] = {}
-    if "maxRequestsPerConnection" in http:
+    if http.get("maxRequestsPerConnection", 0) > 0:
         common["max_requests_per_connection"] = int(http["maxRequestsPerConnection"])
     if "idleTimeout" in http:
         common["idle_timeout"] = envoy_duration(http["idleTimeout"])
@@ -611,6 +620,9 @@ def bootstrap(*, node_id: str, admin_port: int, config_dir: str | os.PathLike[st
     return {
         "node": {"id": node_id, "cluster": "serverless-mesh-twin"},
         "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": admin_port}}},
+        # Histograms (upstream_rq_time quantiles) are merged when the admin API is asked, not every 5s,
+        # so a p99 read right after a burst of requests already includes it.
+        "stats_flush_on_admin": True,
         "dynamic_resources": {
             "lds_config": {"path_config_source": {"path": str(directory / "lds.json")}, "resource_api_version": "V3"},
             "cds_config": {"path_config_source": {"path": str(directory / "cds.json")}, "resource_api_version": "V3"},

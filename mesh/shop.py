@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mesh.canary import RetrySettings, peer_authentication
 from mesh.common import (
     NETWORKING_API,
     SECURITY_API,
@@ -24,6 +23,7 @@ from mesh.common import (
     workload_labels,
 )
 from mesh.gateway import IngressSettings, gateway
+from mesh.policies import RetrySettings, peer_authentication
 
 READ_METHODS = "GET|HEAD"
 SHOP_VERSION = "v1"

@@ -136,45 +136,62 @@ def test_retired_stable_version_gets_nothing_and_the_canary_everything(live_mesh
 
 def test_weight_change_under_a_steady_stream_fails_no_request(live_mesh: Mesh) -> None:
     apply_canary(live_mesh, CanarySettings(canary_weight=10))
+    target = urlsplit(live_mesh.canary_url)
     stop = threading.Event()
-    results: list[tuple[float, str]] = []
+    results: list[tuple[float, float, str]] = []  # (sent, answered, version)
     errors: list[str] = []
     lock = threading.Lock()
 
     def stream() -> None:
-        with httpx.Client(base_url=live_mesh.canary_url, timeout=10) as client:
-            while not stop.is_set():
-                try:
-                    response = client.get("/version")
-                except httpx.HTTPError as exc:
-                    with lock:
-                        errors.append(repr(exc))
-                    continue
+        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        while not stop.is_set():
+            sent = time.monotonic()
+            try:
+                conn.request("GET", "/version")
+                response = conn.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as exc:
                 with lock:
-                    if response.status_code == 200:
-                        results.append((time.monotonic(), response.json()["version"]))
-                    else:
-                        errors.append(f"{response.status_code} {response.text}")
+                    errors.append(repr(exc))
+                conn.close()
+                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                continue
+            with lock:
+                if response.status == 200:
+                    results.append((sent, time.monotonic(), json.loads(body)["version"]))
+                else:
+                    errors.append(f"{response.status} {body!r}")
+        conn.close()
+
+    def wait_for(count: int, since: float) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with lock:
+                if sum(1 for sent, _, _ in results if sent > since) >= count:
+                    return
+            time.sleep(0.05)
 
     threads = [threading.Thread(target=stream) for _ in range(4)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(1.5)
+        wait_for(600, 0.0)
+        change_started = time.monotonic()
         apply_canary(live_mesh, CanarySettings(canary_weight=50))
-        changed = time.monotonic()
-        time.sleep(1.5)
+        change_done = time.monotonic()
+        wait_for(600, change_done + 0.05)
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=30)
     assert errors == []
-    before = Counter(v for t, v in results if t < changed)
-    after = Counter(v for t, v in results if t > changed + 0.05)
-    assert sum(before.values()) > 200 and sum(after.values()) > 200, (before, after)
-    share_before = before["2.0.0"] / sum(before.values())
-    share_after = after["2.0.0"] / sum(after.values())
-    assert share_before < 0.2 < 0.35 < share_after, (before, after)
+    # Routed under the old weights: answered before the change began; under the new: sent after it landed.
+    before = Counter(v for _, answered, v in results if answered < change_started)
+    after = Counter(v for sent, _, v in results if sent > change_done + 0.05)
+    lo10, hi10 = binomial_interval(before.total(), 0.10)
+    lo50, hi50 = binomial_interval(after.total(), 0.50)
+    assert lo10 <= before["2.0.0"] <= hi10, (before, (lo10, hi10))
+    assert lo50 <= after["2.0.0"] <= hi50, (after, (lo50, hi50))
 
 
 def test_failing_upstream_is_ejected_by_outlier_detection(live_mesh: Mesh) -> None:

@@ -90,8 +90,15 @@ def test_zero_attempts_means_no_retry_policy() -> None:
 
 def test_status_codes_in_retry_on_become_retriable_status_codes() -> None:
     policy = split(canary_config(10, retries=RetrySettings(retry_on="502,503,connect-failure")))["retry_policy"]
-    assert policy["retry_on"] == "retriable-status-codes,connect-failure"
+    assert policy["retry_on"] == "connect-failure,retriable-status-codes"
     assert policy["retriable_status_codes"] == [502, 503]
+
+
+def test_retry_on_without_status_codes_drops_the_default_503() -> None:
+    policy = split(canary_config(10, retries=RetrySettings(retry_on="gateway-error")))["retry_policy"]
+    assert policy["retry_on"] == "gateway-error"
+    assert "retriable_status_codes" not in policy
+    assert policy["host_selection_retry_max_attempts"] == 5
 
 
 def test_route_without_retries_or_timeout_gets_istio_defaults() -> None:
