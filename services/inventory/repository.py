@@ -35,11 +35,13 @@ class Reservation:
     stock: int
 
 
-# The decrement and the reservation row are one statement: the UPDATE only matches when there is
-# enough stock and no reservation for this order yet, and the INSERT only runs with the UPDATE's row.
-# Two concurrent requests with the same orderId can both pass NOT EXISTS (same snapshot); the second
-# one's INSERT then waits on the first's unique key and does nothing, which the caller sees as
-# "decremented but not recorded" and rolls back - so an orderId never decrements twice.
+# The decrement and the reservation row are one statement, run as its own transaction (the pool's
+# connections are in autocommit), so the product row is locked only while the statement runs and no
+# client round trip sits inside the lock. The UPDATE matches only with enough stock and no reservation
+# for this order yet; the INSERT runs only with the UPDATE's row. Two concurrent requests with the same
+# orderId can both pass NOT EXISTS (same snapshot): the second one's INSERT then waits on the first's
+# unique key and fails, which aborts the whole statement - its decrement included. No ON CONFLICT here
+# on purpose: that error is what keeps an orderId from ever decrementing twice.
 RESERVE_SQL = """
 WITH decremented AS (
     UPDATE inventory
@@ -51,13 +53,9 @@ WITH decremented AS (
 ), recorded AS (
     INSERT INTO reservations (order_id, product_id, quantity, stock_after)
     SELECT %(order_id)s, product_id, %(quantity)s, stock FROM decremented
-    ON CONFLICT (order_id) DO NOTHING
     RETURNING order_id, product_id, quantity, stock_after
 )
-SELECT (SELECT count(*) FROM decremented) AS decremented,
-       r.order_id, r.product_id, r.quantity, r.stock_after
-  FROM (SELECT 1) AS one
-  LEFT JOIN recorded AS r ON true
+SELECT order_id, product_id, quantity, stock_after FROM recorded
 """
 
 RELEASE_SQL = """
@@ -93,16 +91,16 @@ async def _existing(conn: AsyncConnection, *, order_id: str) -> tuple[str, int, 
 
 async def reserve(conn: AsyncConnection, *, order_id: str, product_id: str, quantity: int) -> Reservation:
     """Take `quantity` of `product_id` for `order_id`, once; a replay answers the original reservation."""
+    if not conn.autocommit:
+        raise ValueError("reserve needs an autocommit connection: the statement is its own transaction")
     params = {"order_id": order_id, "product_id": product_id, "quantity": quantity}
-    async with conn.transaction():
+    try:
         cur = await conn.execute(RESERVE_SQL, params)
         row = await cur.fetchone()
-        assert row is not None  # the statement always yields exactly one row
-        if row[1] is not None:
-            return Reservation(row[1], row[2], int(row[3]), int(row[4]))
-        if row[0]:
-            # A concurrent request recorded this orderId first: undo our decrement; answer as a replay below.
-            raise psycopg.Rollback()
+    except psycopg.errors.UniqueViolation:
+        row = None  # a concurrent request recorded this orderId first; our statement changed nothing
+    if row is not None:
+        return Reservation(row[0], row[1], int(row[2]), int(row[3]))
     # Nothing was taken. The reads below only decide which answer to give.
     existing = await _existing(conn, order_id=order_id)
     if existing is not None:
@@ -122,9 +120,8 @@ async def reserve(conn: AsyncConnection, *, order_id: str, product_id: str, quan
 
 async def release(conn: AsyncConnection, *, order_id: str) -> Literal["released", "not_found"]:
     """Give the order's units back once; releasing again (or concurrently) restores nothing more."""
-    async with conn.transaction():
-        cur = await conn.execute(RELEASE_SQL, {"order_id": order_id})
-        row = await cur.fetchone()
+    cur = await conn.execute(RELEASE_SQL, {"order_id": order_id})  # autocommit: one statement, one transaction
+    row = await cur.fetchone()
     if row is not None and row[0]:
         return "released"
     return "released" if await _existing(conn, order_id=order_id) is not None else "not_found"
