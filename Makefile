@@ -32,6 +32,7 @@ local: install
 
 bench: install
 	$(PY) bench/todos.py
+	$(PY) bench/orders.py
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache
