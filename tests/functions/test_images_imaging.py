@@ -6,8 +6,9 @@ import io
 from typing import Any
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageChops
 
+from functions.images import imaging
 from functions.images.imaging import (
     ImageRejected,
     Limits,
@@ -281,3 +282,27 @@ def test_corrupt_png_data_is_corrupt_not_truncated() -> None:
     start = data.index(b"IDAT") + 4
     data[start : start + 64] = bytes(64)  # zero the zlib header and the first compressed bytes: complete but invalid
     assert reason_of(bytes(data)) == Reason.CORRUPT
+
+
+def test_band_split_resize_matches_a_plain_lanczos_resize(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(imaging, "_cpu_count", lambda: 2)
+    source = corpus.photo_like(1600, 1200)
+
+    split = imaging.resize(source, (800, 600))
+
+    plain = source.resize((800, 600), Image.Resampling.LANCZOS)
+    assert split.size == (800, 600)
+    extrema: Any = ImageChops.difference(split, plain).getextrema()
+    assert all(high <= 1 for _, high in extrema)
+
+
+def test_single_cpu_and_multi_cpu_renders_agree(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = corpus.photo_12mp_with_red_sides()
+    monkeypatch.setattr(imaging, "_cpu_count", lambda: 1)
+    one = render(data, LIMITS)
+    monkeypatch.setattr(imaging, "_cpu_count", lambda: 2)
+    two = render(data, LIMITS)
+
+    assert (one.medium.width, one.medium.height) == (two.medium.width, two.medium.height) == (800, 600)
+    extrema: Any = ImageChops.difference(decoded(one.medium.data), decoded(two.medium.data)).getextrema()
+    assert all(high <= 8 for _, high in extrema)  # 1 level of resampling rounding, after JPEG
