@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +77,7 @@ class EnvoyProcess:
         self._serial = 0
         self._clusters: list[dict[str, Any]] = []
         self.resources: EnvoyResources | None = None
+        self._apply_lock = threading.Lock()  # the twin's config watcher and a CLI may apply concurrently
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -192,6 +194,10 @@ class EnvoyProcess:
         resources = translate(
             virtual_services, destination_rules, endpoints, self.listeners, config_dir=self.config_dir
         )
+        with self._apply_lock:
+            return self._swap(resources, timeout)
+
+    def _swap(self, resources: EnvoyResources, timeout: float) -> str:
         self._serial += 1
         version = str(self._serial)
         new_names = {c["name"] for c in resources.clusters}

@@ -213,7 +213,7 @@ def test_failing_upstream_is_ejected_by_outlier_detection(live_mesh: Mesh) -> No
         assert stats["outlier_detection.ejections_enforced_consecutive_5xx"] >= 1
         # With the failing host out of the pool, every request reaches the healthy one (404: no such route).
         after = Counter(client.post("/api/inventory/reserve", json={}).status_code for _ in range(50))
-    assert 1 <= statuses[500] <= 3, statuses
+    assert statuses[500] >= 3, statuses  # three consecutive 500s eject (a request in flight may add one)
     assert after == Counter({404: 50})
 
 
