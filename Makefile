@@ -33,6 +33,7 @@ local: install
 bench: install
 	$(PY) bench/todos.py
 	$(PY) bench/orders.py
+	$(PY) bench/mesh.py
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache
