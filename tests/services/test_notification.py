@@ -123,7 +123,7 @@ def test_list_for_user_without_notifications_is_empty(client: httpx.Client) -> N
         {"userId": "u1", "cursor": "!!"},
     ],
 )
-def test_list_bad_query_returns_422(client: httpx.Client, params: dict[str, object]) -> None:
+def test_list_bad_query_returns_422(client: httpx.Client, params: dict[str, str | int]) -> None:
     response = client.get("/api/notifications", params=params)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "UNPROCESSABLE"

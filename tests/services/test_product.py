@@ -81,7 +81,7 @@ def test_default_page_size_is_20(client: httpx.Client, db: ConnectionParams) -> 
 @pytest.mark.parametrize(
     "params", [{"limit": 0}, {"limit": 101}, {"limit": "ten"}, {"cursor": "%%%"}, {"cursor": "MQ"}]
 )
-def test_bad_limit_or_cursor_returns_422(client: httpx.Client, params: dict[str, object]) -> None:
+def test_bad_limit_or_cursor_returns_422(client: httpx.Client, params: dict[str, str | int]) -> None:
     response = client.get("/api/products", params=params)
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "UNPROCESSABLE"

@@ -164,6 +164,8 @@ def test_wrong_database_password_keeps_the_service_unready(shop_db: ConnectionPa
     wrong = ConnectionParams(shop_db.host, shop_db.port, shop_db.dbname, shop_db.user, "not-the-password")
     with run_service("inventory", wrong, log_dir, ready=False) as svc, svc.client() as client:
         assert client.get("/ready").status_code == 503
+        svc.wait_for_log(lambda entry: entry.get("message") == "database not reachable yet, retrying")
+        assert "not-the-password" not in svc.log_path.read_text()
 
 
 def test_migrations_of_all_services_run_concurrently_and_repeatedly_without_error(postgres: PostgresServer) -> None:
