@@ -34,6 +34,7 @@ bench: install
 	$(PY) bench/todos.py
 	$(PY) bench/orders.py
 	$(PY) bench/mesh.py
+	$(PY) bench/images/run.py
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache
