@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 TABLE = "todos-bench"
+HANDLER_LOG: Path | None = None
 ENTRY_POINTS = ("list_todos", "get_todo", "create_todo", "update_todo", "delete_todo")
 
 
@@ -198,7 +199,9 @@ def timed(handler: Handler, event: dict[str, Any], ctx: Any, expect: int) -> flo
     started = time.perf_counter()
     response = handler(event, ctx)
     elapsed = time.perf_counter() - started
-    assert response["statusCode"] == expect, response
+    if response["statusCode"] != expect:
+        errors = [line for line in HANDLER_LOG.read_text().splitlines() if '"ERROR"' in line] if HANDLER_LOG else []
+        raise RuntimeError(f"{response['statusCode']} instead of {expect}: {response['body']}; log: {errors[-1:]}")
     return elapsed
 
 
@@ -336,6 +339,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 100_000], help="table sizes for page time")
     parser.add_argument("--page-repeats", type=int, default=10, help="page fetches per size (median)")
     parser.add_argument("--seed-threads", type=int, default=8, help="threads issuing BatchWriteItem")
+    sections = ["cold", "warm", "pages"]
+    parser.add_argument("--sections", nargs="+", choices=sections, default=sections, help="what to run")
     args = parser.parse_args()
 
     from tests.support.servers import moto_server
@@ -343,16 +348,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as logs, moto_server(Path(logs)) as endpoint, environment(endpoint):
         from functions.todos import handlers
 
-        # Keep INFO logging on (its cost is part of the handler) but send it nowhere.
-        handlers.logger.registered_handler.setStream(open(os.devnull, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
+        # Keep INFO logging on (its cost is part of the handler) but write it to a file, not the table output.
+        log_path = Path(logs) / "handlers.log"
+        handlers.logger.registered_handler.setStream(open(log_path, "w"))  # type: ignore[attr-defined]  # noqa: SIM115
+        global HANDLER_LOG
+        HANDLER_LOG = log_path
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"moto server {endpoint}; python {sys.version.split()[0]}; {os.cpu_count()} cpus; load average {load}\n")
-        print(f"## Cold start (fresh process, median of {args.cold_runs})\n")
-        print(cold_starts(args.cold_runs), "\n", flush=True)
-        print(f"## Warm latency per operation ({args.iterations} requests each, in-process, moto on loopback)\n")
-        print(warm_latency(args.iterations), "\n", flush=True)
-        print(f"## One page (limit 50) vs table size (median of {args.page_repeats})\n")
-        print(page_scaling(args.sizes, args.page_repeats, args.seed_threads), flush=True)
+        if "cold" in args.sections:
+            print(f"## Cold start (fresh process, median of {args.cold_runs})\n")
+            print(cold_starts(args.cold_runs), "\n", flush=True)
+        if "warm" in args.sections:
+            print(f"## Warm latency per operation ({args.iterations} requests each, in-process, moto on loopback)\n")
+            print(warm_latency(args.iterations), "\n", flush=True)
+        if "pages" in args.sections:
+            print(f"## One page (limit 50) vs table size (median of {args.page_repeats})\n")
+            print(page_scaling(args.sizes, args.page_repeats, args.seed_threads), flush=True)
         print(f"\nload average at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -28,8 +28,9 @@ def _get_session() -> Any:
 def _config() -> Any:
     from botocore.config import Config
 
-    # Standard retry mode backs off on throttling; short connect timeout so a dead endpoint fails fast.
-    return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
+    # Standard retry mode backs off on throttling; a short connect timeout makes a dead endpoint fail fast, while
+    # reads keep botocore's default (the function's own timeout bounds them).
+    return Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5)
 
 
 def client(name: str) -> Any:
