@@ -21,7 +21,8 @@ def get_database(request: Request) -> Database:
 
 
 async def get_connection(request: Request) -> AsyncIterator[AsyncConnection]:
-    async for conn in get_database(request).connection():
+    """FastAPI dependency: the connection goes back to the pool when the request ends, error or not."""
+    async with get_database(request).connection() as conn:
         yield conn
 
 

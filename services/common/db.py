@@ -107,8 +107,9 @@ class Database:
         except (psycopg.Error, PoolTimeout):
             return False
 
+    @contextlib.asynccontextmanager
     async def connection(self) -> AsyncIterator[AsyncConnection]:
-        """FastAPI dependency: a pooled connection (autocommit; open a transaction where one is needed)."""
+        """A pooled connection (autocommit; open a transaction where one is needed), or 503 before migration."""
         if not self.migrated.is_set():
             raise ServiceUnavailable("the database is not ready yet")
         async with self.pool.connection() as conn:
