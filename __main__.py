@@ -5,6 +5,9 @@ Deploys:
    rendered from infra/openapi.yaml (request validation, CORS, stage throttling);
 2. the image pipeline: a private bucket whose uploads under original/ invoke a Pillow function that writes a
    thumbnail, a medium image and a metadata item; failed events go to an SQS queue after bounded retries;
+3. the platform and the canary: a VPC and an EKS cluster with a managed node group and its OIDC provider (or an
+   existing cluster from `kubeconfig`), one Kubernetes provider, Istio (base, istiod, ingress gateway) from its Helm
+   charts, ECR repositories, and myapp v1/v2 behind a VirtualService whose split is `canaryWeight`;
 
 Every setting is read once, validated, from the stack config (infra/config.py); a bad value stops the preview
 with a message naming the key. Exports every URL and name a user needs (`pulumi stack output`).
@@ -14,8 +17,10 @@ import pulumi
 
 from infra import config, openapi
 from infra.api import HttpApi, HttpApiArgs
+from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
 from infra.images import ImagePipeline, ImagePipelineArgs
 from infra.packaging import FUNCTIONS_DIR, dependency_layer
+from infra.platform import Platform, platform_args
 from infra.todos import TodosApi, TodosApiArgs
 
 cfg, secrets = config.load()
@@ -51,8 +56,28 @@ api = HttpApi("api", HttpApiArgs(
     throttle_burst_limit=cfg.api_throttle_burst_limit,
 ))
 
+platform = Platform("platform", platform_args(cfg))
+
+canary = CanaryApp("canary", CanaryAppArgs(
+    settings=canary_settings(cfg, platform.args.ingress),
+    provider=platform.provider,
+    image_repository=platform.image_repository("myapp"),
+    stable_tag=cfg.app_v1_tag,
+    canary_tag=cfg.app_v2_tag,
+    stable_replicas=cfg.v1_replicas,
+    canary_replicas=cfg.v2_replicas,
+    mesh_ready=tuple(platform.mesh_ready),
+))
+
 pulumi.export("apiUrl", api.url)
 pulumi.export("todosTableName", todos.table_name)
 pulumi.export("imagesBucketName", images.bucket_name)
 pulumi.export("imageMetadataTableName", images.table_name)
 pulumi.export("imageFailureQueueUrl", images.failure_queue_url)
+if platform.cluster_name is not None:
+    pulumi.export("clusterName", platform.cluster_name)
+pulumi.export("kubeconfig", platform.kubeconfig)
+pulumi.export("ingressHostname", platform.ingress_hostname)
+pulumi.export("ecrRepositories", platform.ecr_repository_urls)
+pulumi.export("canaryWeight", cfg.canary_weight)
+pulumi.export("canaryNamespace", canary.namespace)

@@ -7,9 +7,12 @@ Components add rules for the types they introduce with `@rule("<type token>")`.
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 Rule = Callable[[str, dict[str, Any]], None]
@@ -302,3 +305,383 @@ def _kubernetes_names(name: str, inputs: dict[str, Any]) -> None:
     for label, value in (meta.get("labels") or {}).items():
         if len(str(value)) > 63 or not re.match(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$", str(value)):
             raise CloudRejection(f"Kubernetes object {name!r}: label {label}={value!r} is not a valid label value")
+
+
+# --- Kubernetes workloads (Deployment, Service) -----------------------------------------------------------
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_IANA_SVC_NAME = re.compile(r"^(?=.*[a-z])[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # <= 15 chars, a letter, no "--"
+_QUANTITY = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>m|k|M|G|T|Ki|Mi|Gi|Ti)?$")
+_QUANTITY_FACTOR = {None: 1.0, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "Ki": 2**10, "Mi": 2**20,
+                    "Gi": 2**30, "Ti": 2**40}
+# Istio's protocol selection reads the Service port name `<protocol>[-<suffix>]` (or appProtocol); anything else
+# is routed as opaque TCP and the VirtualService's HTTP routes never match (istioctl analyze IST0118).
+ISTIO_PROTOCOLS = ("http", "http2", "https", "grpc", "grpc-web", "tcp", "tls", "mongo", "mysql", "redis", "udp")
+
+
+def _whole(value: Any) -> int | None:
+    """An integer input as the engine delivers it (protobuf numbers arrive as floats), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not float(value).is_integer():
+        return None
+    return int(value)
+
+
+def _iana_port_name(value: str) -> bool:
+    return len(value) <= 15 and "--" not in value and bool(_IANA_SVC_NAME.match(value))
+
+
+def _quantity(name: str, t: str, value: Any) -> float:
+    match = _QUANTITY.match(str(value))
+    if not match:
+        raise reject(name, t, f"resource quantity {value!r} is not a Kubernetes quantity")
+    return float(match["n"]) * _QUANTITY_FACTOR[match["unit"]]
+
+
+def _container(name: str, t: str, container: dict[str, Any]) -> None:
+    cname = str(container.get("name") or "")
+    if not _DNS_LABEL.match(cname) or len(cname) > 63:
+        raise reject(name, t, f"container name {cname!r} is not a DNS-1123 label")
+    if not container.get("image"):
+        raise reject(name, t, f"container {cname} has no image")
+    port_names = set()
+    for port in container.get("ports") or []:
+        number = _whole(port.get("containerPort"))
+        if number is None or not 0 < number < 65536:
+            raise reject(name, t, f"container {cname} port {number!r} is not 1 to 65535")
+        if "name" in port:
+            if not _iana_port_name(str(port["name"])):
+                raise reject(name, t, f"container {cname} port name {port['name']!r} is not an IANA service name "
+                                      "(<= 15 lowercase letters, digits, '-')")
+            port_names.add(port["name"])
+    for probe_key in ("startupProbe", "livenessProbe", "readinessProbe"):
+        http_get = (container.get(probe_key) or {}).get("httpGet")
+        if http_get and isinstance(http_get.get("port"), str) and http_get["port"] not in port_names:
+            raise reject(name, t, f"container {cname} {probe_key} uses port {http_get['port']!r}, "
+                                  f"which the container does not declare")
+    for item in container.get("env") or []:
+        if "=" in str(item.get("name", "=")) or not item.get("name"):
+            raise reject(name, t, f"container {cname} env name {item.get('name')!r} is invalid")
+        if "value" in item and not isinstance(item["value"], str):
+            raise reject(name, t, f"container {cname} env {item['name']} must be a string, "
+                                  f"got {type(item['value']).__name__}")
+    requirements = container.get("resources") or {}
+    requests, limits = requirements.get("requests") or {}, requirements.get("limits") or {}
+    for key in set(requests) & set(limits):
+        if _quantity(name, t, requests[key]) > _quantity(name, t, limits[key]):
+            raise reject(name, t, f"container {cname} requests {key} {requests[key]} above its limit {limits[key]}")
+
+
+@rule("kubernetes:apps/v1:Deployment")
+def _deployment(name: str, inputs: dict[str, Any]) -> None:
+    t = "kubernetes:apps/v1:Deployment"
+    spec = inputs.get("spec") or {}
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    template = spec.get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not selector:
+        raise reject(name, t, "spec.selector.matchLabels is empty")
+    mismatched = {k: v for k, v in selector.items() if labels.get(k) != v}
+    if mismatched:
+        raise reject(name, t, f"selector {selector} does not match template labels {labels}")
+    replicas = _whole(spec.get("replicas", 1))
+    if replicas is None or replicas < 0:
+        raise reject(name, t, f"replicas {replicas!r} must be a non-negative integer")
+    pod = template.get("spec") or {}
+    containers = pod.get("containers") or []
+    if not containers:
+        raise reject(name, t, "the pod template has no containers")
+    names = [c.get("name") for c in containers]
+    if len(set(names)) != len(names):
+        raise reject(name, t, f"duplicate container names {names}")
+    volumes = {v.get("name") for v in pod.get("volumes") or []}
+    for container in containers:
+        _container(name, t, container)
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") not in volumes:
+                raise reject(name, t, f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+
+
+@rule("kubernetes:core/v1:Service")
+def _service(name: str, inputs: dict[str, Any]) -> None:
+    t = "kubernetes:core/v1:Service"
+    spec = inputs.get("spec") or {}
+    if spec.get("type", "ClusterIP") not in ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName"):
+        raise reject(name, t, f"type {spec.get('type')!r}")
+    ports = spec.get("ports") or []
+    if not ports and spec.get("type") != "ExternalName":
+        raise reject(name, t, "a Service needs at least one port")
+    port_names = [p.get("name") for p in ports]
+    if len(ports) > 1 and (not all(port_names) or len(set(port_names)) != len(port_names)):
+        raise reject(name, t, f"with several ports each needs a unique name, got {port_names}")
+    for port in ports:
+        number = _whole(port.get("port"))
+        target = port.get("targetPort", port.get("port"))
+        if number is None or not 0 < number < 65536:
+            raise reject(name, t, f"port {port.get('port')!r} is not 1 to 65535")
+        if not isinstance(target, str) and not 0 < (_whole(target) or 0) < 65536:
+            raise reject(name, t, f"targetPort {target} is not 1 to 65535")
+        if isinstance(target, str) and not _iana_port_name(target):
+            raise reject(name, t, f"targetPort {target!r} is neither a number nor an IANA service name")
+        port_name = port.get("name")
+        if port_name is not None and (len(port_name) > 63 or not _DNS_LABEL.match(port_name)):
+            raise reject(name, t, f"port name {port_name!r} is not a DNS-1123 label")
+        if not port.get("appProtocol") and not any(
+                str(port_name or "") == p or str(port_name or "").startswith(p + "-") for p in ISTIO_PROTOCOLS):
+            raise reject(name, t, f"port {number} name {port_name!r} does not declare its protocol "
+                                  f"(<protocol>[-suffix] with one of {', '.join(ISTIO_PROTOCOLS)}, or appProtocol): "
+                                  "Istio would route it as opaque TCP")
+
+
+# --- Helm releases ----------------------------------------------------------------------------------------
+_EXACT_VERSION = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
+
+
+@rule("kubernetes:helm.sh/v3:Release")
+def _helm_release(name: str, inputs: dict[str, Any]) -> None:
+    t = "kubernetes:helm.sh/v3:Release"
+    if not inputs.get("chart"):
+        raise reject(name, t, "chart is not set")
+    if not _EXACT_VERSION.match(str(inputs.get("version") or "")):
+        raise reject(name, t, f"version {inputs.get('version')!r} is not an exact chart version (unpinned charts "
+                              "change under a later `pulumi up`)")
+    repo = str((inputs.get("repositoryOpts") or {}).get("repo") or "")
+    if repo and not repo.startswith(("https://", "oci://")):
+        raise reject(name, t, f"repository {repo!r} is not https:// or oci://")
+    release = str(inputs.get("name") or "")
+    if release and (len(release) > 53 or not _DNS_LABEL.match(release)):
+        raise reject(name, t, f"release name {release!r} must be a DNS-1123 label of at most 53 characters")
+
+
+# --- Istio custom resources: the vendored CRD schemas -----------------------------------------------------
+_ISTIO_SCHEMAS = Path(__file__).resolve().parent.parent / "mesh" / "schemas"
+_ISTIO_DEPRECATED = Path(__file__).resolve().parent / "istio_deprecated.json"
+
+
+def _closed(node: Any) -> Any:
+    # The API server prunes unknown fields silently; a misspelt field would vanish, so treat it as a rejection.
+    if isinstance(node, dict):
+        node = {k: _closed(v) for k, v in node.items()}
+        if "properties" in node and "additionalProperties" not in node and \
+                not node.get("x-kubernetes-preserve-unknown-fields"):
+            node["additionalProperties"] = False
+        return node
+    if isinstance(node, list):
+        return [_closed(v) for v in node]
+    return node
+
+
+def _istio_duration_ok(value: Any) -> bool:
+    from mesh.durations import parse_duration
+
+    try:
+        return bool(parse_duration(value) >= 0.001)
+    except ValueError:
+        return False
+
+
+# The CRDs' CEL rules our specs can reach; other rules concern fields the builders never set.
+_CEL_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "duration(self) >= duration('1ms')": _istio_duration_ok,
+    'self.all(key, !key.contains("*"))': lambda v: all("*" not in k for k in v),
+    "self.all(key, key.size() != 0)": lambda v: all(bool(k) for k in v),
+    '!self.contains("*")': lambda v: "*" not in v,
+}
+
+
+@functools.cache
+def _istio_validator(api_version: str, kind: str) -> Any:
+    import jsonschema  # the validator is only needed where graphs are captured (tests, the local twin)
+    from jsonschema import validators
+
+    def cel(validator: Any, rules: list[dict[str, str]], instance: Any, schema: dict[str, Any]) -> Any:
+        for item in rules:
+            check = _CEL_CHECKS.get(item["rule"])
+            if check is not None and not check(instance):
+                yield jsonschema.ValidationError(f"{instance!r}: {item.get('message', item['rule'])}")
+
+    index = json.loads((_ISTIO_SCHEMAS / "_index.json").read_text())["files"]
+    schema = _closed(json.loads((_ISTIO_SCHEMAS / index[f"{api_version}/{kind}"]).read_text()))
+    schema["properties"].pop("status", None)
+    return validators.extend(jsonschema.Draft7Validator, {"x-kubernetes-validations": cel})(schema)
+
+
+def _deprecated_paths(node: Any, pattern: list[str], where: str) -> list[str]:
+    if not pattern:
+        return [where]
+    head, rest = pattern[0], pattern[1:]
+    is_list = head.endswith("[]")
+    key = head.removesuffix("[]")
+    if not isinstance(node, dict) or key not in node:
+        return []
+    value = node[key]
+    if not is_list:
+        return _deprecated_paths(value, rest, f"{where}.{key}")
+    found: list[str] = []
+    for i, item in enumerate(value if isinstance(value, list) else []):
+        found += _deprecated_paths(item, rest, f"{where}.{key}[{i}]")
+    return found
+
+
+# Fields the schemas still carry (undocumented) for old clients but Istio replaced; the deprecated.json list only
+# has fields whose description says "Deprecated", so these are named here with their replacement.
+ISTIO_RENAMED_FIELDS = {"consecutiveErrors": "consecutive5xxErrors", "mirrorPercent": "mirrorPercentage",
+                        "mirror_percent": "mirrorPercentage", "allowOrigin": "allowOrigins"}
+
+
+def _renamed_fields(node: Any, where: str) -> list[str]:
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ISTIO_RENAMED_FIELDS:
+                found.append(f"{where}.{key} is replaced by {ISTIO_RENAMED_FIELDS[key]}")
+            found += _renamed_fields(value, f"{where}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _renamed_fields(value, f"{where}[{i}]")
+    return found
+
+
+def _istio_rule(api_version: str, kind: str) -> Rule:
+    t = f"kubernetes:{api_version}:{kind}"
+
+    def check_istio(name: str, inputs: dict[str, Any]) -> None:
+        deprecated = json.loads(_ISTIO_DEPRECATED.read_text()).get(kind, [])
+        for entry in deprecated:
+            found = _deprecated_paths({"spec": inputs.get("spec") or {}}, entry["path"].split("."), "")
+            if found:
+                raise reject(name, t, f"{found[0].lstrip('.')} is deprecated ({entry['description']})")
+        renamed = _renamed_fields(inputs.get("spec") or {}, "spec")
+        if renamed:
+            raise reject(name, t, renamed[0])
+        errors = sorted(_istio_validator(api_version, kind).iter_errors({"spec": inputs.get("spec") or {}}),
+                        key=lambda e: list(e.absolute_path))
+        if errors:
+            where = ".".join(str(p) for p in errors[0].absolute_path) or "spec"
+            raise reject(name, t, f"{where}: {errors[0].message} (Istio CRD schema)")
+
+    return check_istio
+
+
+for _crd in json.loads((_ISTIO_SCHEMAS / "_index.json").read_text())["files"]:
+    _api_group_version, _, _kind = _crd.rpartition("/")
+    rule(f"kubernetes:{_api_group_version}:{_kind}")(_istio_rule(_api_group_version, _kind))
+
+
+# --- EKS, EC2 networking, ECR, IAM OIDC -------------------------------------------------------------------
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+EKS_LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+EKS_AMI_TYPES = {"AL2023_ARM_64_STANDARD", "AL2023_x86_64_STANDARD", "AL2023_ARM_64_NVIDIA", "AL2023_x86_64_NVIDIA",
+                 "AL2023_x86_64_NEURON", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64", "CUSTOM"}
+_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+
+@rule("aws:eks/cluster:Cluster")
+def _eks_cluster(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:eks/cluster:Cluster"
+    if not re.match(r"^1\.\d{2}$", str(inputs.get("version") or "")):
+        raise reject(name, t, f"version {inputs.get('version')!r} is not a Kubernetes minor version like 1.33")
+    if not str(inputs.get("roleArn") or "").startswith("arn:aws:iam::"):
+        raise reject(name, t, f"roleArn {inputs.get('roleArn')!r} is not an IAM role ARN")
+    subnets = (inputs.get("vpcConfig") or {}).get("subnetIds") or []
+    if len(subnets) < 2:
+        raise reject(name, t, "EKS needs subnets in at least two availability zones")
+    mode = (inputs.get("accessConfig") or {}).get("authenticationMode", "CONFIG_MAP")
+    if mode not in ("API", "API_AND_CONFIG_MAP", "CONFIG_MAP"):
+        raise reject(name, t, f"accessConfig.authenticationMode {mode!r}")
+    unknown = set(inputs.get("enabledClusterLogTypes") or []) - EKS_LOG_TYPES
+    if unknown:
+        raise reject(name, t, f"unknown log types {sorted(unknown)}")
+
+
+@rule("aws:eks/nodeGroup:NodeGroup")
+def _eks_node_group(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:eks/nodeGroup:NodeGroup"
+    ami = inputs.get("amiType")
+    if ami not in EKS_AMI_TYPES:
+        raise reject(name, t, f"amiType {ami!r} is not one of {sorted(EKS_AMI_TYPES)}")
+    types = inputs.get("instanceTypes") or []
+    if not types:
+        raise reject(name, t, "instanceTypes is empty")
+    for instance_type in types:
+        arm = bool(_GRAVITON.match(instance_type))
+        if ami != "CUSTOM" and arm != ("ARM_64" in str(ami)):
+            raise reject(name, t, f"instance type {instance_type} ({'arm64' if arm else 'x86_64'}) "
+                                  f"cannot boot amiType {ami}")
+    scaling = inputs.get("scalingConfig") or {}
+    lo, want, hi = (_whole(scaling.get(k)) for k in ("minSize", "desiredSize", "maxSize"))
+    if lo is None or want is None or hi is None or not 0 <= lo <= want <= hi or hi < 1:
+        raise reject(name, t, f"scalingConfig needs 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1, "
+                              f"got {scaling}")
+    if not inputs.get("subnetIds"):
+        raise reject(name, t, "subnetIds is empty")
+
+
+@rule("aws:eks/accessEntry:AccessEntry")
+def _eks_access_entry(name: str, inputs: dict[str, Any]) -> None:
+    principal = str(inputs.get("principalArn") or "")
+    if not _IAM_PRINCIPAL.match(principal):
+        raise reject(name, "aws:eks/accessEntry:AccessEntry",
+                     f"principalArn {principal!r} must be an IAM role or user ARN (not an STS session)")
+    if inputs.get("type", "STANDARD") not in ("STANDARD", "FARGATE_LINUX", "EC2_LINUX", "EC2_WINDOWS", "EC2"):
+        raise reject(name, "aws:eks/accessEntry:AccessEntry", f"type {inputs.get('type')!r}")
+
+
+@rule("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+def _eks_access_policy(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:eks/accessPolicyAssociation:AccessPolicyAssociation"
+    if not str(inputs.get("policyArn") or "").startswith("arn:aws:eks::aws:cluster-access-policy/"):
+        raise reject(name, t, f"policyArn {inputs.get('policyArn')!r} is not an EKS access policy")
+    scope = inputs.get("accessScope") or {}
+    if scope.get("type") not in ("cluster", "namespace"):
+        raise reject(name, t, f"accessScope.type {scope.get('type')!r} is not cluster or namespace")
+    if scope.get("type") == "namespace" and not scope.get("namespaces"):
+        raise reject(name, t, "a namespace access scope needs namespaces")
+
+
+def _cidr(name: str, t: str, value: Any) -> None:
+    try:
+        network = ipaddress.ip_network(str(value))
+    except ValueError:
+        raise reject(name, t, f"cidrBlock {value!r} is not a network address") from None
+    if not 16 <= network.prefixlen <= 28:
+        raise reject(name, t, f"cidrBlock {value} must be /16 to /28")
+
+
+@rule("aws:ec2/vpc:Vpc")
+def _vpc(name: str, inputs: dict[str, Any]) -> None:
+    _cidr(name, "aws:ec2/vpc:Vpc", inputs.get("cidrBlock"))
+
+
+@rule("aws:ec2/subnet:Subnet")
+def _subnet(name: str, inputs: dict[str, Any]) -> None:
+    _cidr(name, "aws:ec2/subnet:Subnet", inputs.get("cidrBlock"))
+
+
+@rule("aws:ec2/routeTable:RouteTable")
+def _route_table(name: str, inputs: dict[str, Any]) -> None:
+    targets = ("gatewayId", "natGatewayId", "transitGatewayId", "vpcPeeringConnectionId", "networkInterfaceId",
+               "vpcEndpointId", "egressOnlyGatewayId", "carrierGatewayId", "localGatewayId", "coreNetworkArn")
+    for route in inputs.get("routes") or []:
+        if sum(1 for k in targets if route.get(k)) != 1:
+            raise reject(name, "aws:ec2/routeTable:RouteTable", f"route {route} needs exactly one target")
+
+
+_ECR_NAME = re.compile(r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+
+
+@rule("aws:ecr/repository:Repository")
+def _ecr_repository(name: str, inputs: dict[str, Any]) -> None:
+    repo = inputs.get("name")
+    if repo is not None and (not 2 <= len(repo) <= 256 or not _ECR_NAME.match(repo)):
+        raise reject(name, "aws:ecr/repository:Repository", f"repository name {repo!r} breaks ECR's naming rules")
+    if inputs.get("imageTagMutability", "MUTABLE") not in ("MUTABLE", "IMMUTABLE", "MUTABLE_WITH_EXCLUSION",
+                                                           "IMMUTABLE_WITH_EXCLUSION"):
+        raise reject(name, "aws:ecr/repository:Repository", f"imageTagMutability {inputs.get('imageTagMutability')!r}")
+
+
+@rule("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+def _oidc_provider(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:iam/openIdConnectProvider:OpenIdConnectProvider"
+    if not str(inputs.get("url") or "").startswith("https://"):
+        raise reject(name, t, f"url {inputs.get('url')!r} is not https")
+    if not inputs.get("clientIdLists"):
+        raise reject(name, t, "clientIdLists is empty")

@@ -99,10 +99,23 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
+        if args.resource_id and not inputs:  # a `Resource.get(...)` read of a live object, not a registration
+            return self._read(args.typ, args.name, str(args.resource_id))
         cloudrules.check(args.typ, args.name, inputs)
         resource_id, outputs = self._outputs(args.typ, args.name, inputs)
         self.answers[(args.typ, args.name)] = (resource_id, outputs)
         return resource_id, outputs
+
+    def _read(self, typ: str, name: str, resource_id: str) -> tuple[str, dict[str, Any]]:
+        """What a read of a live object returns. The program reads one kind: the Service the Istio gateway chart
+        creates (a LoadBalancer), for the load balancer's hostname."""
+        if typ == "kubernetes:core/v1:Service":
+            namespace, _, obj_name = resource_id.rpartition("/")
+            host = f"{obj_name}-{_suffix(resource_id)}.elb.{self.region}.amazonaws.com"
+            return resource_id, {"metadata": {"name": obj_name, "namespace": namespace or "default"},
+                                 "spec": {"type": "LoadBalancer"},
+                                 "status": {"loadBalancer": {"ingress": [{"hostname": host}]}}}
+        raise NotImplementedError(f"the recording mock reads no {typ} ({name}); add it in infra/graph.py")
 
     def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         region = self.region
@@ -177,7 +190,13 @@ class RecordingMocks(pulumi.runtime.Mocks):
                        certificateAuthority={"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
                        identities=[{"oidcs": [{"issuer": f"https://oidc.eks.{region}.amazonaws.com/id/{_suffix(auto)}"}]}],
                        version=out.get("version"))
+            out["vpcConfig"] = {**(out.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{_suffix(auto)}",
+                                "vpcId": f"vpc-{_suffix(auto + 'vpc')}"}
             return name_value, out
+        if typ == "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
+            host = str(out.get("url", "")).removeprefix("https://")
+            out["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+            return out["arn"], out
         if typ == "aws:rds/instance:Instance":
             ident = out.get("identifier") or auto
             out.update(identifier=ident, address=f"{ident}.abc123.{region}.rds.amazonaws.com",
@@ -190,18 +209,28 @@ class RecordingMocks(pulumi.runtime.Mocks):
             out["name"] = name_value
         return f"{name}-{_suffix(auto)}", out
 
-    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
         token = args.token
+        # (outputs, check failures): the SDK's mock monitor iterates the failures, so "none" is an empty list.
         if token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {"accountId": ACCOUNT_ID, "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/test", "userId": "AIDTEST",
-                    "id": ACCOUNT_ID}, None
+                    "id": ACCOUNT_ID}, []
+        if token == "aws:iam/getSessionContext:getSessionContext":
+            # An assumed role's STS ARN maps to its IAM role ARN; any other principal is its own issuer.
+            arn = str(args.args.get("arn", ""))
+            issuer = arn
+            if ":assumed-role/" in arn:
+                account = arn.split(":")[4]
+                role = arn.split(":assumed-role/")[1].split("/")[0]
+                issuer = f"arn:aws:iam::{account}:role/{role}"
+            return {"arn": arn, "issuerArn": issuer, "id": arn}, []
         if token == "aws:index/getRegion:getRegion":
-            return {"name": self.region, "region": self.region, "id": self.region}, None
+            return {"name": self.region, "region": self.region, "id": self.region}, []
         if token == "aws:index/getPartition:getPartition":
-            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, None
+            return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}, []
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{s}" for s in "abc"]
-            return {"names": names, "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": self.region}, None
+            return {"names": names, "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": self.region}, []
         raise NotImplementedError(f"the recording mock answers no invoke {token}; add it in infra/graph.py")
 
 

@@ -1,0 +1,141 @@
+"""`CanaryApp`: myapp v1 (stable) and v2 (canary) behind one Service, split by Istio as `canaryWeight` says.
+
+Every Istio spec, label and selector comes from `mesh.canary` (the local twin feeds the same builders to Envoy);
+this module only wraps them in Kubernetes resources. The seed's rollout is one config change per step:
+`canaryWeight` 0 -> 10 -> 50 -> 100, then `retireStable: true` removes the v1 Deployment (it is not registered,
+so `pulumi up` deletes it; the DestinationRule keeps the `v1` subset and the split route keeps v1 at weight 0, so
+the Istio resources don't change shape). Rollback from there is `retireStable: false` (v1 comes back with
+`v1Replicas` pods, and the VirtualService waits for its rollout before any weight moves) and then a lower
+`canaryWeight`. `v1Replicas: 0` at weight 100 scales v1 to zero instead, keeping the Deployment object.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from infra.config import StackConfig
+from infra.kube import ISTIO_INJECTION, image_ref, k8s_opts, pod_spec, service_container, zero_downtime_strategy
+from mesh.canary import CanarySettings, RetrySettings, destination_rule, peer_authentication, virtual_service
+from mesh.common import Manifest
+from mesh.gateway import IngressSettings
+
+
+def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySettings:
+    """The stack config as the mesh builders' settings (the only place `canaryWeight` enters the mesh)."""
+    return CanarySettings(
+        canary_weight=cfg.canary_weight,
+        retire_stable=cfg.retire_stable,
+        retries=RetrySettings(attempts=cfg.mesh_retry_attempts, per_try_timeout=cfg.mesh_per_try_timeout),
+        timeout=cfg.mesh_timeout,
+        gateways=(ingress.ref,),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanaryAppArgs:
+    settings: CanarySettings
+    provider: pulumi.ProviderResource
+    image_repository: pulumi.Input[str]
+    """`<registry>/myapp`; each version runs `<image_repository>:<its tag>`."""
+    stable_tag: str
+    canary_tag: str
+    stable_replicas: int = 3
+    canary_replicas: int = 1
+    mesh_ready: tuple[pulumi.Resource, ...] = ()
+    """Istio's releases: custom resources need their CRDs, meshed pods the sidecar injector."""
+    log_level: str = "INFO"
+
+
+class CanaryApp(pulumi.ComponentResource):
+    namespace: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: CanaryAppArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("serverless-mesh:canary:CanaryApp", name, None, opts)
+        self.args = args
+        settings = args.settings
+        self.ns = k8s.core.v1.Namespace(
+            f"{name}-ns", metadata={"name": settings.namespace, "labels": dict(ISTIO_INJECTION)},
+            opts=k8s_opts(args.provider, self, args.mesh_ready))
+        self.service_account = k8s.core.v1.ServiceAccount(
+            f"{name}-sa", metadata={"name": settings.app, "namespace": settings.namespace},
+            automount_service_account_token=False, opts=k8s_opts(args.provider, self, [self.ns]))
+        self.peer_authentication = self._custom_resource(f"{name}-mtls", peer_authentication(settings.namespace))
+        self.deployments = self._create_deployments(name)
+        self.service = self._create_service(name)
+        self.destination_rule = self._custom_resource(f"{name}-dr", destination_rule(settings))
+        # Subsets before routes (make-before-break), and on a rollback the v1 pods ready before weight moves to them.
+        self.virtual_service = self._custom_resource(
+            f"{name}-vs", virtual_service(settings), [self.destination_rule, *self.deployments.values()])
+        self.namespace = self.ns.metadata.name
+        self.service_name = self.service.metadata.name
+        self.register_outputs({"namespace": self.namespace, "service_name": self.service_name})
+
+    def _custom_resource(self, resource_name: str, manifest: Manifest,
+                         depends_on: list[pulumi.Resource] | None = None) -> k8s.apiextensions.CustomResource:
+        # depends_on the Istio releases: the CRDs exist before the first `up` creates these (see infra.platform.Istio).
+        return k8s.apiextensions.CustomResource(
+            resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
+            metadata=manifest["metadata"], spec=manifest["spec"],
+            opts=k8s_opts(self.args.provider, self, [*self.args.mesh_ready, self.ns, *(depends_on or [])]))
+
+    def _create_deployments(self, name: str) -> dict[str, k8s.apps.v1.Deployment]:
+        args, settings = self.args, self.args.settings
+        versions = {
+            settings.stable_version: (args.stable_tag, args.stable_replicas),
+            settings.canary_version: (args.canary_tag, args.canary_replicas),
+        }
+        deployments = {}
+        for version, (tag, replicas) in versions.items():
+            if not settings.replicas_enabled(version):
+                continue  # retired: not registered, so `pulumi up` deletes it
+            labels = settings.deployment_labels(version)
+            container = service_container(
+                name=settings.app,
+                image=image_ref(args.image_repository, tag),
+                env={"VERSION": tag, "HOST": "0.0.0.0", "PORT": str(settings.target_port),
+                     "LOG_LEVEL": args.log_level},
+                port=settings.target_port,
+            )
+            deployments[version] = k8s.apps.v1.Deployment(
+                f"{name}-{version}",
+                metadata={"name": settings.deployment_name(version), "namespace": settings.namespace,
+                          "labels": labels},
+                spec={
+                    "replicas": replicas,
+                    "revisionHistoryLimit": 3,
+                    "selector": {"matchLabels": labels},
+                    "strategy": zero_downtime_strategy(),
+                    "template": {
+                        "metadata": {
+                            "labels": labels,
+                            # The app starts serving only once its sidecar can carry traffic.
+                            "annotations": {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
+                                            "kubectl.kubernetes.io/default-container": settings.app},
+                        },
+                        "spec": pod_spec(container, service_account=settings.app),
+                    },
+                },
+                opts=k8s_opts(args.provider, self, [self.ns, self.service_account]),
+            )
+        return deployments
+
+    def _create_service(self, name: str) -> k8s.core.v1.Service:
+        settings = self.args.settings
+        return k8s.core.v1.Service(
+            f"{name}-service",
+            metadata={"name": settings.service_name, "namespace": settings.namespace,
+                      "labels": {"app": settings.app}},
+            spec={
+                "type": "ClusterIP",
+                # `app` only: both versions stay behind this Service; the DestinationRule's subsets tell them apart.
+                "selector": settings.service_selector(),
+                # Istio picks the protocol from the port name (`http`), so it routes HTTP, not opaque TCP.
+                "ports": [{"name": "http", "port": settings.service_port, "targetPort": settings.target_port,
+                           "protocol": "TCP", "appProtocol": "http"}],
+            },
+            opts=k8s_opts(self.args.provider, self, [self.ns]),
+        )

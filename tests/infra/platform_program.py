@@ -1,0 +1,63 @@
+"""The platform and the canary as `__main__.py` composes them, without the rest of the stack (fast, and
+independent of other components' state). `test_platform_main_smoke` checks `__main__.py` itself."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import pulumi
+
+from infra import config
+from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
+from infra.config import stack_config_values
+from infra.graph import Graph, Resource, capture
+from infra.platform import Platform, platform_args
+from tests.infra.conftest import TEST_SECRETS
+
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+SERVICE = "kubernetes:core/v1:Service"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
+DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
+GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
+PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
+ISTIO_TYPES = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY, PEER_AUTHENTICATION)
+
+
+def mesh_program() -> None:
+    cfg, _ = config.load()
+    platform = Platform("platform", platform_args(cfg))
+    CanaryApp("canary", CanaryAppArgs(
+        settings=canary_settings(cfg, platform.args.ingress),
+        provider=platform.provider,
+        image_repository=platform.image_repository("myapp"),
+        stable_tag=cfg.app_v1_tag,
+        canary_tag=cfg.app_v2_tag,
+        stable_replicas=cfg.v1_replicas,
+        canary_replicas=cfg.v2_replicas,
+        mesh_ready=tuple(platform.mesh_ready),
+    ))
+    pulumi.export("kubeconfigIsSecret", pulumi.Output.from_input(platform.kubeconfig).is_secret())
+
+
+def capture_mesh(overrides: dict[str, Any] | None = None) -> Graph:
+    return capture(mesh_program, stack_config_values("dev", overrides, secrets=TEST_SECRETS), stack="dev")
+
+
+@cache
+def mesh_graph(**overrides: Any) -> Graph:
+    """One capture per distinct config for the whole session (graphs are read-only in tests)."""
+    return capture_mesh(overrides)
+
+
+def by_name(graph: Graph, type_token: str, metadata_name: str) -> Resource:
+    found = [r for r in graph.of_type(type_token) if (r.inputs.get("metadata") or {}).get("name") == metadata_name]
+    assert len(found) == 1, f"expected one {type_token} named {metadata_name}, got {[r.urn for r in found]}"
+    return found[0]
+
+
+def kubernetes_resources(graph: Graph) -> list[Resource]:
+    return [r for r in graph.resources if r.custom and r.type.startswith("kubernetes:")]
