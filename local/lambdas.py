@@ -18,6 +18,7 @@ import json
 import os
 import queue
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -35,7 +36,7 @@ from local.processes import LogSink, kill_process, start_process, stop_process
 
 FUNCTION = "aws:lambda/function:Function"
 TYPES = (FUNCTION,)
-INIT_TIMEOUT_SECONDS = 30.0
+INIT_TIMEOUT_SECONDS = 60.0  # Lambda allows 10 s; a loaded 2-core machine needs more
 
 
 class DeployError(RuntimeError):
@@ -272,12 +273,25 @@ class FunctionRuntime:
         with self._lock:
             return [w.proc.pid for w in self._all]
 
-    def stop(self) -> None:
+    def close_all(self) -> list[_Worker]:
+        """Close every worker's socket (a worker exits on EOF); returns them for `reap`."""
         self._closed = True
         with self._lock:
-            workers = list(self._all)
+            workers, self._all = list(self._all), []
         for worker in workers:
-            self._discard(worker, kill=False)
+            worker.conn.close()
+        return workers
+
+    @staticmethod
+    def reap(workers: list[_Worker]) -> None:
+        for worker in workers:
+            try:
+                worker.proc.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                stop_process(worker.proc)
+
+    def stop(self) -> None:
+        self.reap(self.close_all())
 
 
 class LambdaEngine:
@@ -334,5 +348,5 @@ class LambdaEngine:
         raise DeployError(f"no function in the graph matches {ref!r}")
 
     def stop(self) -> None:
-        for runtime in self.functions.values():
-            runtime.stop()
+        closed = [w for runtime in self.functions.values() for w in runtime.close_all()]
+        FunctionRuntime.reap(closed)  # all at once: each worker exits on EOF

@@ -90,9 +90,10 @@ def start_twin(state_dir: Path, *, program: Path | None = None, extra: tuple[str
     raise TimeoutError(f"the twin was not ready within {READY_TIMEOUT} s:\n{twin.output()[-4000:]}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dev_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTwin]:
-    """The dev stack (Pulumi.dev.yaml, __main__.py) running in the twin for one test module."""
+    """The dev stack (Pulumi.dev.yaml, __main__.py) running in the twin (once per xdist worker; the modules that
+    use it share the `local-dev-twin` xdist group, so once per run)."""
     twin = start_twin(tmp_path_factory.mktemp("twin-dev"))
     try:
         yield twin
