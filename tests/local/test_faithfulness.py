@@ -10,7 +10,7 @@ import psutil
 import pytest
 
 from infra.config import PROJECT_DIR, stack_config_values
-from infra.graph import capture
+from infra.graph import Graph, capture
 from local.lambdas import DeployError, FunctionSpec, LambdaEngine, check_environment
 from local.registry import check_wiring
 from local.stack import program_file
@@ -19,7 +19,7 @@ from tests.local.conftest import PROGRAMS
 SECRETS = {"jwtSigningKey": "k" * 40, "dbPassword": "p" * 24}
 
 
-def _graph(name: str):  # noqa: ANN202 - a Graph
+def _graph(name: str) -> Graph:
     return capture(program_file(PROGRAMS / name), stack_config_values("dev", secrets=SECRETS), stack="dev")
 
 
