@@ -54,14 +54,15 @@ class SubnetPlan:
 def subnet_plan(vpc_cidr: str, zones: int = 2) -> list[SubnetPlan]:
     """Large private subnets (the VPC CNI gives every pod a VPC address) and small public ones for load balancers.
 
-    The VPC splits in four: the first half holds the private /18s (for a /16), the third quarter the public /20s.
+    The first half of the VPC is split between the zones' private subnets; the first quarter of the second half
+    between their public subnets (for a /16 over two zones: private /18s, public /20s). The rest stays free.
     """
-    network = ipaddress.ip_network(vpc_cidr)
-    quarters = list(network.subnets(prefixlen_diff=2))
-    private = quarters[:zones] if zones <= 2 else list(network.subnets(prefixlen_diff=3))[:zones]
-    public = list(quarters[2].subnets(prefixlen_diff=2))[:zones]
-    if len(private) < zones or len(public) < zones:
-        raise ValueError(f"{vpc_cidr} is too small for {zones} zones")
+    network = ipaddress.IPv4Network(vpc_cidr)
+    bits = max(1, (zones - 1).bit_length())
+    first_half, second_half = network.subnets(prefixlen_diff=1)
+    public_block = next(second_half.subnets(prefixlen_diff=1))
+    private = list(first_half.subnets(prefixlen_diff=bits))[:zones]
+    public = list(public_block.subnets(prefixlen_diff=bits + 1))[:zones]
     return [SubnetPlan("private", i, str(c)) for i, c in enumerate(private)] + [
         SubnetPlan("public", i, str(c)) for i, c in enumerate(public)
     ]

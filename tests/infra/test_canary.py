@@ -196,7 +196,7 @@ def test_rolling_updates_never_drop_below_the_replica_count(dev: Graph) -> None:
 
 def test_namespace_enables_sidecar_injection_after_istiod(dev: Graph) -> None:
     namespace = by_name(dev, NAMESPACE, "canary")
-    istiod = [r for r in dev.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "istiod"][0]
+    istiod = next(r for r in dev.of_type("kubernetes:helm.sh/v3:Release") if r.inputs["chart"] == "istiod")
     assert namespace.inputs["metadata"]["labels"] == {"istio-injection": "enabled"}
     assert istiod.urn in namespace.dependencies, f"{namespace.urn}: pods created before istiod get no sidecar"
 

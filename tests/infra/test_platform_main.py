@@ -21,7 +21,7 @@ def test_main_exports_cluster_kubeconfig_ingress_weight_and_repositories(dev_gra
 
 def test_main_deploys_the_canary_with_the_dev_weight(dev_graph: Graph) -> None:
     vs = dev_graph.one("kubernetes:networking.istio.io/v1:VirtualService", "canary-vs")
-    split = [r for r in vs.inputs["spec"]["http"] if r["name"] == "split"][0]
+    split = next(r for r in vs.inputs["spec"]["http"] if r["name"] == "split")
     assert [d["weight"] for d in split["route"]] == [90, 10]
     assert {d.inputs["metadata"]["name"] for d in dev_graph.of_type("kubernetes:apps/v1:Deployment")} >= {
         "myapp-v1", "myapp-v2"}
