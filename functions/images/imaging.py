@@ -244,8 +244,8 @@ def _decode(image: Image.Image) -> Image.Image:
         if image.format in ("JPEG", "MPO"):
             # draft() keeps the scale that still gives at least the requested size; it only configures the decoder.
             image.draft("RGB" if image.mode == "RGB" else image.mode, decode_size(*image.size))
-        if getattr(image, "n_frames", 1) > 1:
-            image.seek(0)  # animated GIF/WebP/APNG, multi-page TIFF, MPO: the first frame is the picture
+        # Animated GIF/WebP/APNG, multi-page TIFF, MPO: open() is positioned on the first frame, which is the
+        # picture (tests cover GIF and MPO); no seek, so nothing can reset the draft configured above.
         image.load()
     except OSError as exc:
         message = str(exc)

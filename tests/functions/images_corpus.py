@@ -225,3 +225,10 @@ def cyan_to_red_cmyk_profile() -> bytes:
     )  # fmt: skip
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + body
+
+
+def mpo_two_pictures() -> bytes:
+    """A 2400x1600 MPO (what many phones and 3D cameras save): quadrants first, then a solid blue second picture."""
+    out = io.BytesIO()
+    quadrants(2400, 1600).save(out, "MPO", save_all=True, append_images=[Image.new("RGB", (2400, 1600), BLUE)])
+    return out.getvalue()

@@ -306,3 +306,11 @@ def test_single_cpu_and_multi_cpu_renders_agree(monkeypatch: pytest.MonkeyPatch)
     assert (one.medium.width, one.medium.height) == (two.medium.width, two.medium.height) == (800, 600)
     extrema: Any = ImageChops.difference(decoded(one.medium.data), decoded(two.medium.data)).getextrema()
     assert all(high <= 8 for _, high in extrema)  # 1 level of resampling rounding, after JPEG
+
+
+def test_mpo_uses_its_first_picture_at_draft_size() -> None:
+    rendered = render(corpus.mpo_two_pictures(), LIMITS)
+
+    assert (rendered.format, rendered.width, rendered.height) == ("MPO", 2400, 1600)
+    _, medium = assert_derivatives(rendered, (800, 533))
+    assert near(medium.getpixel((20, 20)), corpus.RED) and near(medium.getpixel((780, 510)), corpus.YELLOW)
