@@ -158,6 +158,10 @@ class ImagePipeline(pulumi.ComponentResource):
         statements = [
             # GetObject covers both GET and HEAD of the uploads; nothing outside original/ is ever read.
             statement(["s3:GetObject"], [objects(ORIGINAL_PREFIX)], sid="ReadOriginals"),
+            # Without ListBucket, S3 answers 403 (not 404) for an upload deleted before it was processed; the
+            # handler would retry a transient-looking error into the failure queue instead of skipping it.
+            # S3 evaluates that check without a prefix, so a prefix condition cannot narrow it.
+            statement(["s3:ListBucket"], [self.bucket.arn], sid="TellMissingFromForbidden"),
             statement(["s3:PutObject"], [objects(THUMBNAIL_PREFIX), objects(MEDIUM_PREFIX)], sid="WriteDerivatives"),
             # functions/images/adapters.py: get_item (ordering check) and a conditional put_item, nothing else.
             statement(["dynamodb:GetItem", "dynamodb:PutItem"], [self.table.arn], sid="MetadataTable"),

@@ -175,6 +175,7 @@ def test_role_grants_exactly_the_prefixes_table_and_queue_the_code_uses(dev_grap
     granted = {sid: (st["Action"], st["Resource"]) for sid, st in statements.items() if sid != "WriteOwnLogs"}
     assert granted == {
         "ReadOriginals": (["s3:GetObject"], [f"{bucket_arn}/original/*"]),
+        "TellMissingFromForbidden": (["s3:ListBucket"], [bucket_arn]),
         "WriteDerivatives": (["s3:PutObject"], [f"{bucket_arn}/thumbnails/*", f"{bucket_arn}/medium/*"]),
         "MetadataTable": (["dynamodb:GetItem", "dynamodb:PutItem"], [one(dev_graph, TABLE).outputs["arn"]]),
         "FailureDestination": (["sqs:SendMessage"], [one(dev_graph, QUEUE).outputs["arn"]]),
