@@ -121,14 +121,6 @@ class CanaryApp(pulumi.ComponentResource):
                 },
                 opts=k8s_opts(args.provider, self, [self.ns, self.service_account]),
             )
-            # Node group updates drain nodes one at a time; this keeps a version from losing more than one pod at once.
-            k8s.policy.v1.PodDisruptionBudget(
-                f"{name}-{version}-pdb",
-                metadata={"name": settings.deployment_name(version), "namespace": settings.namespace,
-                          "labels": labels},
-                spec={"maxUnavailable": 1, "selector": {"matchLabels": labels}},
-                opts=k8s_opts(args.provider, self, [self.ns]),
-            )
         return deployments
 
     def _create_service(self, name: str) -> k8s.core.v1.Service:

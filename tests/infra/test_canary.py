@@ -192,18 +192,6 @@ def test_rolling_updates_never_drop_below_the_replica_count(dev: Graph) -> None:
         assert deployment(dev, name).inputs["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
 
 
-def test_each_running_version_has_a_disruption_budget_over_its_pods() -> None:
-    for overrides, versions in (({}, {"v1", "v2"}), ({"canaryWeight": 100, "retireStable": True}, {"v2"})):
-        graph = mesh_graph(**overrides)
-        budgets = graph.of_type("kubernetes:policy/v1:PodDisruptionBudget")
-        assert {b.inputs["spec"]["selector"]["matchLabels"]["version"] for b in budgets} == versions, overrides
-        for budget in budgets:
-            labels = budget.inputs["spec"]["selector"]["matchLabels"]
-            pods = deployment(graph, f"myapp-{labels['version']}").inputs["spec"]["template"]["metadata"]["labels"]
-            assert labels == pods, budget.urn
-            assert budget.inputs["spec"]["maxUnavailable"] == 1
-
-
 # --- Namespace and mTLS -------------------------------------------------------------------------------------
 
 def test_namespace_enables_sidecar_injection_after_istiod(dev: Graph) -> None:
