@@ -5,6 +5,8 @@
     plan     every resource in the graph and what the twin does with it (`--json` for tools)
     outputs  the stack's exports resolved against the twin, like `pulumi stack output --json`
     status   what runs, endpoints, functions, tables and buckets with their item/object counts
+    canary   per-version requests, errors and p50/p99 of the canary from Envoy's stats; `--verify N` sends N
+             requests to meshUrl and checks the split against the configured weight (99.9% binomial interval)
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="where endpoints, outputs, snapshots and logs live (default .local/)")
     parser.add_argument("--program", type=Path, default=None,
                         help="a Pulumi program file to run instead of __main__.py (tests use small ones)")
+    parser.add_argument("--config-dir", type=Path, default=PROJECT_DIR,
+                        help="folder holding Pulumi.yaml and Pulumi.<stack>.yaml (default: this checkout)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="what runs and what it holds")
     _common(status)
     status.add_argument("--json", action="store_true")
+    canary = sub.add_parser("canary", help="per-version requests, errors and latency of the running twin's canary")
+    canary.add_argument("--state-dir", type=Path, default=PROJECT_DIR / ".local",
+                        help="the running twin's state folder (default .local/)")
+    canary.add_argument("--verify", type=int, metavar="N", default=None,
+                        help="send N requests to meshUrl/version, print the split and check it against the weight")
+    canary.add_argument("--json", action="store_true")
     return parser
 
 
@@ -70,7 +80,7 @@ def cmd_up(args: argparse.Namespace) -> int:
                       strict_parameters=args.strict_parameters, max_workers=args.max_workers,
                       retry_delays=tuple(float(x) for x in args.retry_delays.split(",") if x),
                       watch_config=not args.no_watch, started_at=_process_started(),
-                      program=_program(args))
+                      program=_program(args), config_dir=args.config_dir.resolve())
     twin = Twin(options, sink)
     stop = threading.Event()
 
@@ -113,9 +123,10 @@ def _program(args: argparse.Namespace) -> Any:
 
 
 def _capture(args: argparse.Namespace) -> Any:
-    from local.stack import capture_stack
+    from local.stack import capture_stack, main_program
 
-    return capture_stack(args.stack, args.state_dir, program=_program(args))
+    return capture_stack(args.stack, args.state_dir, program=_program(args) or main_program(),
+                         project_dir=args.config_dir)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -213,10 +224,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_canary(args: argparse.Namespace) -> int:
+    """Per-version stats from Envoy's admin API; with --verify N, N requests and the binomial check (exit 1 if off)."""
+    from local import mesh
+
+    state = mesh.read_state(args.state_dir) if _running(args.state_dir) is not None else None
+    if state is None:
+        print(f"the twin's mesh is not running (state folder {args.state_dir}); start it with `make local`",
+              file=sys.stderr)
+        return 3
+    if not state.get("canary"):
+        print("the running twin has no weighted VirtualService (no canary)", file=sys.stderr)
+        return 3
+    if args.verify is not None:
+        if args.verify < 1:
+            print("error: --verify needs a positive number of requests", file=sys.stderr)
+            return 2
+        verdict = mesh.verify(state, args.verify)
+        if args.json:
+            print(json.dumps({"counts": verdict.counts, "failures": verdict.failures, "weight": verdict.weight,
+                              "canaryRequests": verdict.canary_requests, "interval": list(verdict.interval),
+                              "consistent": verdict.consistent}, indent=2))
+        else:
+            print(mesh.format_verdict(verdict, args.verify))
+        return 0 if verdict.consistent else 1
+    rows = mesh.per_version_stats(state)
+    print(json.dumps(rows, indent=2) if args.json else mesh.format_stats(rows))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"up": cmd_up, "plan": cmd_plan, "outputs": cmd_outputs, "status": cmd_status}[args.command](args)
+        return {"up": cmd_up, "plan": cmd_plan, "outputs": cmd_outputs, "status": cmd_status,
+                "canary": cmd_canary}[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -127,7 +127,9 @@ PLUGINS: dict[str, str] = {
 }
 PENDING: dict[str, tuple[str, str]] = {
     "aws:rds/instance:Instance": ("postgres", "PostgreSQL from pgserver in the state folder"),
-    "kubernetes:apps/v1:Deployment": ("services", "one process per Deployment (image -> services/<name>)"),
+    "kubernetes:apps/v1:StatefulSet": ("postgres", "PostgreSQL from pgserver in the state folder (in-cluster mode)"),
+    "kubernetes:apps/v1:Deployment": ("services", "one process per Deployment (image -> services/<name>) if its "
+                                                  "replicas > 0 (one, whatever the count), none for replicas 0"),
     "kubernetes:core/v1:Service": ("services", "the Deployment's port, reached through Envoy"),
     "kubernetes:core/v1:Secret": ("services", "environment of the service processes"),
     "kubernetes:core/v1:ConfigMap": ("services", "environment of the service processes"),

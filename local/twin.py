@@ -26,7 +26,7 @@ from local.gateway import GatewayEngine
 from local.lambdas import DeployError, LambdaEngine
 from local.processes import LogSink
 from local.s3events import S3EventsEngine
-from local.stack import Program, capture_stack, stack_file
+from local.stack import Program, capture_stack, main_program, stack_file
 
 ENDPOINTS_FILE = "endpoints.json"
 OUTPUTS_FILE = "outputs.json"
@@ -44,6 +44,8 @@ class EngineContext:
     translations: dict[str, str]
     """Identifier in the graph -> the twin's; a plugin adds its own (e.g. an ingress hostname -> Envoy's URL)."""
     lambdas: LambdaEngine
+    shared: dict[str, Any] = field(default_factory=dict)
+    """What one plugin publishes for the next (the services engine's running workloads, read by the mesh)."""
 
 
 class PluginEngine(Protocol):
@@ -100,6 +102,8 @@ class Options:
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     watch_config: bool = True
     program: Program | None = None
+    config_dir: Path = PROJECT_DIR
+    """Where Pulumi.yaml and Pulumi.<stack>.yaml are read (and watched); the program stays `__main__.py`."""
     started_at: float | None = None
     """Wall-clock start of the command (process creation), so `ready in N s` counts the interpreter's start too."""
 
@@ -125,7 +129,8 @@ class Twin:
 
     # --- up ----------------------------------------------------------------------------------------------------
     def capture(self) -> Graph:
-        return capture_stack(self.options.stack, self.state_dir, program=self.options.program)
+        return capture_stack(self.options.stack, self.state_dir, program=self.options.program or main_program(),
+                             project_dir=self.options.config_dir)
 
     def up(self) -> dict[str, str]:
         started = time.monotonic()
@@ -207,7 +212,7 @@ class Twin:
 
     # --- config changes ----------------------------------------------------------------------------------------
     def _watch_config(self) -> None:
-        path = stack_file(self.options.stack)
+        path = stack_file(self.options.stack, self.options.config_dir)
         last = path.stat().st_mtime if path.exists() else 0.0
         while not self._stop_watch.wait(1.0):
             mtime = path.stat().st_mtime if path.exists() else 0.0

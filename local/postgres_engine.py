@@ -1,0 +1,188 @@
+"""The PostgreSQL engine: the graph's database (RDS instance, or the in-cluster StatefulSet) as one local server.
+
+One `PostgresServer` (pgserver's binaries) in `<state>/postgres/` serves every database the graph declares, with the
+graph's database name, user and password (the stack's `dbPassword`, which the twin supplies); its data folder
+survives restarts. The graph's host names (the RDS address, or the in-cluster Service's DNS name) are translated to
+127.0.0.1, and `host:port` to the local port, so a service whose Deployment says `DATABASE_HOST=<rds address>`,
+`DATABASE_PORT=5432` reaches this server (`local.services` translates the pair together).
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from infra.graph import Graph, Resource
+from local.lambdas import DeployError
+from local.postgres import LOOPBACK, PostgresServer
+from local.twin import EngineContext
+
+RDS_INSTANCE = "aws:rds/instance:Instance"
+STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
+K8S_SERVICE = "kubernetes:core/v1:Service"
+K8S_SECRET = "kubernetes:core/v1:Secret"
+DEFAULT_PORT = 5432
+
+
+@dataclass(frozen=True)
+class DatabaseSpec:
+    """One database as the graph declares it: where clients are told to connect, and with what."""
+
+    source: str
+    """The resource it comes from (`aws:rds/instance:Instance shop-services-db-rds`)."""
+    hosts: tuple[str, ...]
+    port: int
+    name: str
+    user: str
+    password: str = field(repr=False)
+
+
+def _int(value: Any, default: int) -> int:
+    return int(value) if value not in (None, "") else default
+
+
+def k8s_secrets(graph: Graph) -> dict[tuple[str, str], dict[str, str]]:
+    """`(namespace, name) -> {key: value}` of every Kubernetes Secret (`stringData` over base64 `data`)."""
+    out: dict[tuple[str, str], dict[str, str]] = {}
+    for res in graph.of_type(K8S_SECRET):
+        meta = res.inputs.get("metadata") or {}
+        values = {k: base64.b64decode(str(v)).decode() for k, v in (res.inputs.get("data") or {}).items()}
+        values.update({k: str(v) for k, v in (res.inputs.get("stringData") or {}).items()})
+        out[(str(meta.get("namespace") or "default"), str(meta.get("name")))] = values
+    return out
+
+
+def env_value(entry: dict[str, Any], namespace: str, secrets: dict[tuple[str, str], dict[str, str]],
+              config_maps: dict[tuple[str, str], dict[str, str]], where: str) -> str | None:
+    """A container env entry's value: literal, or `valueFrom` a Secret / ConfigMap key (None if optional and absent)."""
+    if "value" in entry:
+        return str(entry["value"])
+    source = entry.get("valueFrom") or {}
+    for kind, table in (("secretKeyRef", secrets), ("configMapKeyRef", config_maps)):
+        ref = source.get(kind)
+        if ref is None:
+            continue
+        values = table.get((namespace, str(ref.get("name"))))
+        if values is None or str(ref.get("key")) not in values:
+            if ref.get("optional"):
+                return None
+            raise DeployError(f"{where}: env {entry.get('name')} reads {kind} {ref.get('name')}/{ref.get('key')}, "
+                              f"which no {kind.removesuffix('KeyRef')} in namespace {namespace} of the graph holds")
+        return values[str(ref.get("key"))]
+    if not source:
+        return ""
+    raise DeployError(f"{where}: env {entry.get('name')} uses {sorted(source)}, which the twin does not resolve")
+
+
+def _rds(res: Resource) -> DatabaseSpec:
+    i, o = res.inputs, res.outputs
+    port = _int(i.get("port"), DEFAULT_PORT)
+    address = str(o.get("address") or "")
+    if not address:
+        raise DeployError(f"{RDS_INSTANCE} {res.name}: no address in the graph")
+    for key in ("dbName", "username", "password"):
+        if not i.get(key):
+            raise DeployError(f"{RDS_INSTANCE} {res.name}: {key} is not set (the services could not connect)")
+    return DatabaseSpec(source=f"{res.type} {res.name}", hosts=(address,), port=port, name=str(i["dbName"]),
+                        user=str(i["username"]), password=str(i["password"]))
+
+
+def _stateful_set(res: Resource, graph: Graph) -> DatabaseSpec | None:
+    """The official `postgres` image's contract: POSTGRES_USER / POSTGRES_PASSWORD / POSTGRES_DB."""
+    meta = res.inputs.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "default")
+    spec = res.inputs.get("spec") or {}
+    template = spec.get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    container = next((c for c in containers if "postgres" in str(c.get("image", "")).rsplit("/", 1)[-1]), None)
+    if container is None:
+        return None
+    where = f"{res.type} {res.name}"
+    secrets = k8s_secrets(graph)
+    env = {str(e["name"]): env_value(e, namespace, secrets, {}, where) for e in container.get("env") or []}
+    user = env.get("POSTGRES_USER") or "postgres"
+    password = env.get("POSTGRES_PASSWORD")
+    if not password:
+        raise DeployError(f"{where}: POSTGRES_PASSWORD is not set (the image refuses to start without it)")
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    hosts: list[str] = []
+    port = DEFAULT_PORT
+    for svc in graph.of_type(K8S_SERVICE):
+        svc_meta, svc_spec = svc.inputs.get("metadata") or {}, svc.inputs.get("spec") or {}
+        selector = svc_spec.get("selector") or {}
+        if str(svc_meta.get("namespace") or "default") != namespace or not selector:
+            continue
+        if all(labels.get(k) == v for k, v in selector.items()):
+            name = str(svc_meta.get("name"))
+            hosts += [f"{name}.{namespace}.svc.cluster.local", f"{name}.{namespace}.svc", f"{name}.{namespace}"]
+            port = _int(((svc_spec.get("ports") or [{}])[0]).get("port"), DEFAULT_PORT)
+    if not hosts:
+        raise DeployError(f"{where}: no Service in namespace {namespace} selects its pods (labels {labels})")
+    return DatabaseSpec(source=where, hosts=tuple(hosts), port=port, name=env.get("POSTGRES_DB") or user,
+                        user=user, password=password)
+
+
+def database_specs(graph: Graph) -> list[DatabaseSpec]:
+    specs = [_rds(r) for r in graph.of_type(RDS_INSTANCE)]
+    specs += [s for r in graph.of_type(STATEFUL_SET) if (s := _stateful_set(r, graph)) is not None]
+    return specs
+
+
+class PostgresEngine:
+    """Every database of the graph on one local PostgreSQL server (data in `<state>/postgres/data`)."""
+
+    name = "postgres"
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
+        self.server = PostgresServer(context.state_dir / "postgres")
+        self.specs: list[DatabaseSpec] = []
+
+    def deploy(self, graph: Graph) -> None:
+        self.specs = database_specs(graph)
+        if not self.specs:
+            return
+        self.server.start(timeout=60.0)
+        assert self.server.port is not None
+        with psycopg.connect(self.server.params("postgres").conninfo(), autocommit=True) as conn:
+            for spec in self.specs:
+                self._provision(conn, spec)
+        for spec in self.specs:
+            for host in spec.hosts:
+                self.context.translations[f"{host}:{spec.port}"] = f"{LOOPBACK}:{self.server.port}"
+                self.context.translations[host] = LOOPBACK
+            self.context.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
+                                               f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+
+    @staticmethod
+    def _provision(conn: psycopg.Connection[Any], spec: DatabaseSpec) -> None:
+        """The user with the graph's password (set again on every start: the stack secret may have changed), and
+        the database owned by it, as RDS's master user owns `dbName`."""
+        role = sql.Identifier(spec.user)
+        exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (spec.user,)).fetchone()
+        verb = sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
+        conn.execute(sql.SQL("{} {} WITH LOGIN PASSWORD {}").format(verb, role, sql.Literal(spec.password)))
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (spec.name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(spec.name), role))
+
+    def endpoints(self) -> dict[str, str]:
+        if not self.server.running:
+            return {}
+        return {"postgresUrl": f"postgresql://{LOOPBACK}:{self.server.port}"}
+
+    def reconfigure(self, graph: Graph) -> None:
+        new = database_specs(graph)
+        if new != self.specs:
+            self.context.sink.write(self.name, "the databases in the graph changed: restart the twin to apply")
+
+    def status(self) -> dict[str, Any]:
+        return {"port": self.server.port, "running": self.server.running, "dataDir": str(self.server.data_dir),
+                "databases": [{"name": s.name, "user": s.user, "graphHosts": list(s.hosts), "source": s.source}
+                              for s in self.specs]}
+
+    def stop(self) -> None:
+        self.server.stop()

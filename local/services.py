@@ -1,0 +1,323 @@
+"""The services engine: each `kubernetes:apps/v1:Deployment` in the graph runs as one local process.
+
+The image names the code: `<registry>/<project>-<stack>/myapp:1.0.0` runs `python -m services.myapp` from this
+checkout (the same entry point the image's Dockerfile runs). The container's environment is the graph's: literal
+values, `valueFrom.secretKeyRef` / `configMapKeyRef` resolved against the graph's Secrets and ConfigMaps, and graph
+identifiers translated (the RDS address and port become the local PostgreSQL's); only `HOST` (127.0.0.1, never
+0.0.0.0) and `PORT` (a free port) are the twin's own. A Deployment is ready when its readinessProbe path answers
+2xx, as the kubelet decides.
+
+Replicas: a Deployment with `replicas > 0` runs one process (the split between versions is Envoy's, by weight, so
+one process per version measures the same thing); `replicas: 0` runs none. `plan` and `status` say so.
+The running workloads (namespace, pod labels, address) are published in `context.shared["workloads"]` for the
+mesh engine, which selects them with the graph's Services and DestinationRule subsets.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.config import PROJECT_DIR
+from infra.graph import Graph, Resource
+from local.lambdas import DeployError
+from local.postgres_engine import env_value, k8s_secrets
+from local.processes import LOOPBACK, free_port, start_process, stop_process
+from local.twin import EngineContext, translate
+from mesh.envoy import Workload
+
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+SERVICES_DIR = PROJECT_DIR / "services"
+READY_TIMEOUT_SECONDS = 90.0
+#: An old process outlives its replacement's start by this long, so the mesh re-routes before it goes.
+DRAIN_SECONDS = 5.0
+#: Variables the twin passes through from its own environment (everything else comes from the graph).
+PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "SYSTEMROOT")
+
+
+def _plain_number(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+@dataclass(frozen=True)
+class DeploymentSpec:
+    """What the twin needs of one Deployment: which code, which env, which labels, how to probe it."""
+
+    name: str
+    namespace: str
+    replicas: int
+    module: str
+    image: str
+    labels: dict[str, str]
+    env: dict[str, str] = field(repr=False)
+    ready_path: str
+    resource_name: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+def service_module(image: str, where: str) -> str:
+    """`.../myapp:1.0.0` (or `@sha256:...`) -> `services.myapp`, which must exist in this checkout."""
+    last = image.rsplit("/", 1)[-1]
+    name = last.split("@", 1)[0].split(":", 1)[0]
+    if not name or not (SERVICES_DIR / name / "__main__.py").exists():
+        raise DeployError(f"{where}: image {image!r} names service {name!r}, but services/{name}/__main__.py "
+                          "does not exist")
+    return f"services.{name}"
+
+
+def _pair_translate(env: dict[str, str], translations: dict[str, str]) -> dict[str, str]:
+    """`X_HOST`/`X_PORT` translated as one `host:port` (a port alone is just a number; only the pair says which)."""
+    out = dict(env)
+    for key in env:
+        if not key.endswith("_HOST"):
+            continue
+        port_key = key.removesuffix("_HOST") + "_PORT"
+        if port_key not in env:
+            continue
+        pair = f"{env[key]}:{env[port_key]}"
+        translated = translate(pair, translations)
+        if translated != pair and translated.count(":") == 1:
+            out[key], out[port_key] = translated.split(":")
+    return out
+
+
+def deployment_specs(graph: Graph, translations: dict[str, str]) -> list[DeploymentSpec]:
+    secrets = k8s_secrets(graph)
+    config_maps = {(str((r.inputs.get("metadata") or {}).get("namespace") or "default"),
+                    str((r.inputs.get("metadata") or {}).get("name"))): {k: str(v) for k, v in
+                                                                          (r.inputs.get("data") or {}).items()}
+                   for r in graph.of_type(CONFIG_MAP)}
+    return [_spec(r, secrets, config_maps, translations) for r in graph.of_type(DEPLOYMENT)]
+
+
+def _spec(res: Resource, secrets: dict[tuple[str, str], dict[str, str]],
+          config_maps: dict[tuple[str, str], dict[str, str]], translations: dict[str, str]) -> DeploymentSpec:
+    meta = res.inputs.get("metadata") or {}
+    name = str(meta.get("name") or res.outputs.get("metadata", {}).get("name") or res.name)
+    namespace = str(meta.get("namespace") or "default")
+    where = f"Deployment {namespace}/{name}"
+    spec = res.inputs.get("spec") or {}
+    template = spec.get("template") or {}
+    containers = (template.get("spec") or {}).get("containers") or []
+    if not containers:
+        raise DeployError(f"{where}: no containers")
+    container = containers[0]
+    image = str(container.get("image") or "")
+    module = service_module(image, where)
+    env: dict[str, str] = {}
+    for source in container.get("envFrom") or []:
+        for kind, table in (("secretRef", secrets), ("configMapRef", config_maps)):
+            ref = source.get(kind)
+            if ref is not None:
+                values = table.get((namespace, str(ref.get("name"))))
+                if values is None and not ref.get("optional"):
+                    raise DeployError(f"{where}: envFrom {kind} {ref.get('name')} is not in the graph")
+                env.update({str(source.get("prefix") or "") + k: v for k, v in (values or {}).items()})
+    for entry in container.get("env") or []:
+        value = env_value(entry, namespace, secrets, config_maps, where)
+        if value is not None:
+            env[str(entry["name"])] = value
+    env = _pair_translate(env, translations)
+    env = {k: translate(v, translations) for k, v in env.items()}
+    probe = (container.get("readinessProbe") or {}).get("httpGet") or {}
+    replicas = spec.get("replicas")
+    return DeploymentSpec(
+        name=name, namespace=namespace, replicas=int(_plain_number(replicas)) if replicas is not None else 1,
+        module=module, image=image, labels={str(k): str(v) for k, v in
+                                            ((template.get("metadata") or {}).get("labels") or {}).items()},
+        env=env, ready_path=str(probe.get("path") or "/"), resource_name=res.name,
+    )
+
+
+@dataclass
+class RunningDeployment:
+    spec: DeploymentSpec
+    port: int
+    proc: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+    ready_seconds: float | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def workload(self) -> Workload:
+        return Workload(namespace=self.spec.namespace, labels=dict(self.spec.labels), address=(LOOPBACK, self.port))
+
+
+class ServicesEngine:
+    """One process per Deployment with replicas > 0; logs prefixed by the Deployment's name."""
+
+    name = "services"
+
+    def __init__(self, context: EngineContext) -> None:
+        self.context = context
+        self.running: dict[str, RunningDeployment] = {}
+        self.scaled_to_zero: list[str] = []
+        self._retiring: list[RunningDeployment] = []
+        self._lock = threading.Lock()
+        context.shared["workloads"] = []
+        context.shared["workload_env"] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------------------------
+    def deploy(self, graph: Graph) -> None:
+        specs = deployment_specs(graph, self.context.translations)
+        started = [self._start(spec) for spec in specs if self._wanted(spec)]
+        self._wait_ready(started)
+        self._publish()
+
+    def _wanted(self, spec: DeploymentSpec) -> bool:
+        if spec.replicas > 0:
+            if spec.replicas > 1:
+                self.context.sink.write(self.name, f"{spec.key}: {spec.replicas} replicas in the graph, one process "
+                                                   "in the twin")
+            return True
+        self.scaled_to_zero.append(spec.key)
+        self.context.sink.write(self.name, f"{spec.key}: replicas 0, not started")
+        return False
+
+    def _start(self, spec: DeploymentSpec) -> RunningDeployment:
+        port = free_port()
+        env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
+        env.update(spec.env)
+        # Kubernetes sets HOST=0.0.0.0 for the sidecar; the twin never opens a port beyond loopback.
+        env.update({"HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1"})
+        proc = start_process([sys.executable, "-m", spec.module], spec.name, self.context.sink, env=env,
+                             cwd=PROJECT_DIR)
+        running = RunningDeployment(spec, port, proc)
+        with self._lock:
+            self.running[spec.key] = running
+        return running
+
+    def _wait_ready(self, started: list[RunningDeployment]) -> None:
+        errors: list[str] = []
+
+        def wait(run: RunningDeployment) -> None:
+            try:
+                _wait_probe(run, READY_TIMEOUT_SECONDS)
+                run.ready_seconds = time.monotonic() - run.started
+                self.context.sink.write(self.name, f"{run.spec.key}: {run.spec.module} on {run.url} ready in "
+                                                   f"{run.ready_seconds:.1f} s")
+            except (TimeoutError, RuntimeError) as exc:
+                errors.append(f"Deployment {run.spec.key} ({run.spec.module}): {exc}")
+
+        threads = [threading.Thread(target=wait, args=(run,)) for run in started]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise DeployError("; ".join(errors))
+
+    def _publish(self) -> None:
+        with self._lock:
+            runs = list(self.running.values())
+        self.context.shared["workloads"] = [run.workload() for run in runs]
+        self.context.shared["workload_env"] = {run.spec.key: dict(run.spec.env) for run in runs}
+        self.context.shared["workload_labels"] = {run.spec.key: dict(run.spec.labels) for run in runs}
+
+    def reconfigure(self, graph: Graph) -> None:
+        """New Deployments start (ready before the mesh routes to them), removed or scaled-to-zero ones stop after
+        the mesh has re-routed (DRAIN_SECONDS), changed ones are replaced the same way (make before break)."""
+        try:
+            specs = {s.key: s for s in deployment_specs(graph, self.context.translations)}
+        except DeployError as exc:
+            self.context.sink.write(self.name, f"config change not applied: {exc}")
+            return
+        with self._lock:
+            current = dict(self.running)
+        retire: list[RunningDeployment] = []
+        started: list[RunningDeployment] = []
+        self.scaled_to_zero = [k for k, s in specs.items() if s.replicas <= 0]
+        for key, run in current.items():
+            spec = specs.get(key)
+            if spec is None or spec.replicas <= 0 or spec != run.spec:
+                retire.append(run)
+                with self._lock:
+                    del self.running[key]
+        for key, spec in specs.items():
+            if spec.replicas > 0 and key not in self.running:
+                started.append(self._start(spec))
+        if not retire and not started:
+            return
+        try:
+            self._wait_ready(started)
+        except DeployError as exc:
+            self.context.sink.write(self.name, f"config change: {exc}")
+        self._publish()
+        for run in retire:
+            self.context.sink.write(self.name, f"{run.spec.key}: stopping in {DRAIN_SECONDS:g} s (removed, scaled "
+                                               "to zero or replaced)")
+        if retire:
+            timer = threading.Timer(DRAIN_SECONDS, _stop_all, args=(retire,))
+            timer.daemon = True
+            timer.start()
+            self._retiring += retire
+
+    def endpoints(self) -> dict[str, str]:
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            runs = list(self.running.values())
+        return {
+            "deployments": {
+                run.spec.key: {"module": run.spec.module, "image": run.spec.image, "url": run.url,
+                               "pid": run.proc.pid, "replicasInGraph": run.spec.replicas, "processes": 1,
+                               "labels": run.spec.labels, "readySeconds": run.ready_seconds}
+                for run in runs
+            },
+            "scaledToZero": list(self.scaled_to_zero),
+        }
+
+    def stop(self) -> None:
+        with self._lock:
+            runs = list(self.running.values()) + self._retiring
+            self.running.clear()
+        # SIGTERM all first (each uvicorn drains in parallel), then reap each.
+        for run in runs:
+            if run.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(run.proc.pid, signal.SIGTERM)
+        for run in runs:
+            stop_process(run.proc)
+        self.context.shared["workloads"] = []
+
+
+def _stop_all(runs: list[RunningDeployment]) -> None:
+    for run in runs:
+        stop_process(run.proc)
+
+
+def _wait_probe(run: RunningDeployment, timeout: float) -> None:
+    """Poll the readiness path until it answers 2xx (a 503 'not ready' keeps waiting), like the kubelet."""
+    url = run.url + run.spec.ready_path
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if run.proc.poll() is not None:
+            raise RuntimeError(f"exited with code {run.proc.returncode} before it was ready (see its log lines)")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if 200 <= response.status < 300:
+                    return
+                last = f"HTTP {response.status}"
+        except urllib.error.HTTPError as exc:
+            last = f"HTTP {exc.code}"
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise TimeoutError(f"readiness probe {url} not ready within {timeout:g} s (last: {last})")
