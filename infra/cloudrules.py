@@ -120,6 +120,7 @@ def _dynamodb_table(name: str, inputs: dict[str, Any]) -> None:
     keys: set[Any] = {inputs.get("hashKey"), inputs.get("rangeKey")}
     for index in inputs.get("globalSecondaryIndexes") or []:
         keys |= {index.get("hashKey"), index.get("rangeKey")}
+        keys |= {k.get("attributeName") for k in index.get("keySchemas") or []}
         if not index.get("projectionType"):
             raise reject(name, t, f"index {index.get('name')} needs a projectionType")
     keys.discard(None)
@@ -685,3 +686,150 @@ def _oidc_provider(name: str, inputs: dict[str, Any]) -> None:
         raise reject(name, t, f"url {inputs.get('url')!r} is not https")
     if not inputs.get("clientIdLists"):
         raise reject(name, t, "clientIdLists is empty")
+
+
+# --- The shop: security groups, endpoints, RDS, Secrets Manager, StatefulSets, Secrets ---------------------
+_SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc's marker of a secret value
+
+
+def _revealed(value: Any) -> Any:
+    """A secret input as the provider sees it (the engine hands secrets to the mock wrapped)."""
+    if isinstance(value, dict) and value.get(_SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270":
+        return _revealed(value.get("value"))
+    return value
+
+
+# EC2's character set for security group and rule descriptions (no apostrophes, no quotes).
+_SG_TEXT = re.compile(r"^[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*$")
+_SG_PROTOCOLS = {"tcp", "udp", "icmp", "icmpv6", "-1", "all", "6", "17", "1", "58"}
+
+
+def _sg_rule(name: str, t: str, direction: str, item: dict[str, Any]) -> None:
+    protocol = str(item.get("protocol") or "")
+    if protocol not in _SG_PROTOCOLS:
+        raise reject(name, t, f"{direction} protocol {protocol!r} is not one of {sorted(_SG_PROTOCOLS)}")
+    lo, hi = _whole(item.get("fromPort")), _whole(item.get("toPort"))
+    if protocol in ("-1", "all"):
+        if (lo, hi) != (0, 0):
+            raise reject(name, t, f"{direction} rule for all protocols needs fromPort = toPort = 0")
+    elif protocol in ("tcp", "udp", "6", "17") and (lo is None or hi is None or not 0 <= lo <= hi <= 65535):
+        raise reject(name, t, f"{direction} ports {lo}-{hi} are not a range within 0-65535")
+    peers = ("cidrBlocks", "ipv6CidrBlocks", "prefixListIds", "securityGroups", "self")
+    if not any(item.get(k) for k in peers):
+        raise reject(name, t, f"{direction} rule {item} names no peer (cidrBlocks, prefixListIds, securityGroups, ...)")
+    for cidr in item.get("cidrBlocks") or []:
+        try:
+            ipaddress.ip_network(str(cidr))
+        except ValueError:
+            raise reject(name, t, f"{direction} cidr {cidr!r} is not a network address") from None
+
+
+@rule("aws:ec2/securityGroup:SecurityGroup")
+def _security_group(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:ec2/securityGroup:SecurityGroup"
+    description = str(inputs.get("description") or "Managed by Pulumi")
+    if len(description) > 255 or not _SG_TEXT.match(description):
+        raise reject(name, t, f"description {description!r} has characters EC2 refuses (or is over 255)")
+    for direction in ("ingress", "egress"):
+        for item in inputs.get(direction) or []:
+            _sg_rule(name, t, direction, item)
+            rule_text = str(item.get("description") or "")
+            if len(rule_text) > 255 or not _SG_TEXT.match(rule_text):
+                raise reject(name, t, f"{direction} description {rule_text!r} has characters EC2 refuses")
+
+
+@rule("aws:ec2/vpcEndpoint:VpcEndpoint")
+def _vpc_endpoint(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:ec2/vpcEndpoint:VpcEndpoint"
+    kind = inputs.get("vpcEndpointType", "Gateway")
+    service = str(inputs.get("serviceName") or "")
+    if not re.match(r"^com\.amazonaws\.[a-z0-9-]+\.[a-z0-9.-]+$", service):
+        raise reject(name, t, f"serviceName {service!r} is not com.amazonaws.<region>.<service>")
+    if kind == "Gateway" and service.rsplit(".", 1)[-1] not in ("dynamodb", "s3"):
+        raise reject(name, t, f"only DynamoDB and S3 have gateway endpoints, not {service}")
+    if kind == "Gateway" and (inputs.get("subnetIds") or inputs.get("securityGroupIds")):
+        raise reject(name, t, "a gateway endpoint takes route tables, not subnets or security groups")
+
+
+@rule("aws:rds/subnetGroup:SubnetGroup")
+def _rds_subnet_group(name: str, inputs: dict[str, Any]) -> None:
+    if len(inputs.get("subnetIds") or []) < 2:
+        raise reject(name, "aws:rds/subnetGroup:SubnetGroup", "a DB subnet group needs subnets in at least two zones")
+
+
+_RDS_IDENTIFIER = re.compile(r"^[a-z](?!.*--)[a-z0-9-]{0,62}(?<!-)$")
+_RDS_PASSWORD_FORBIDDEN = set('/@" ')
+
+
+@rule("aws:rds/instance:Instance")
+def _rds_instance(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:rds/instance:Instance"
+    ident = inputs.get("identifier")
+    if ident is not None and not _RDS_IDENTIFIER.match(str(ident)):
+        raise reject(name, t, f"identifier {ident!r} breaks RDS's naming rules")
+    if not str(inputs.get("instanceClass") or "").startswith("db."):
+        raise reject(name, t, f"instanceClass {inputs.get('instanceClass')!r} is not a DB instance class")
+    engine = inputs.get("engine")
+    if engine == "postgres":
+        storage = _whole(inputs.get("allocatedStorage")) or 0
+        if not 20 <= storage <= 65536:
+            raise reject(name, t, f"allocatedStorage {storage} GB is outside 20-65536 for PostgreSQL")
+        password = _revealed(inputs.get("password"))
+        if password is not None and (not 8 <= len(password) <= 128 or set(password) & _RDS_PASSWORD_FORBIDDEN):
+            raise reject(name, t, "the master password must be 8-128 printable characters without / @ \" or space")
+        db_name = inputs.get("dbName")
+        if db_name is not None and not re.match(r"^[A-Za-z][A-Za-z0-9_]{0,62}$", str(db_name)):
+            raise reject(name, t, f"dbName {db_name!r} is not a PostgreSQL database name")
+    if not inputs.get("skipFinalSnapshot") and not inputs.get("finalSnapshotIdentifier"):
+        raise reject(name, t, "without skipFinalSnapshot a finalSnapshotIdentifier is required (or destroy fails)")
+    if inputs.get("manageMasterUserPassword") and inputs.get("password"):
+        raise reject(name, t, "password and manageMasterUserPassword are mutually exclusive")
+
+
+@rule("aws:secretsmanager/secretVersion:SecretVersion")
+def _secret_version(name: str, inputs: dict[str, Any]) -> None:
+    given = [k for k in ("secretString", "secretBinary") if _revealed(inputs.get(k))]
+    if len(given) != 1:
+        raise reject(name, "aws:secretsmanager/secretVersion:SecretVersion",
+                     "exactly one of secretString or secretBinary is required")
+
+
+@rule("aws:secretsmanager/secret:Secret")
+def _secret(name: str, inputs: dict[str, Any]) -> None:
+    window = _whole(inputs.get("recoveryWindowInDays", 30))
+    if window is None or not (window == 0 or 7 <= window <= 30):
+        raise reject(name, "aws:secretsmanager/secret:Secret", f"recoveryWindowInDays {window} is not 0 or 7-30")
+
+
+@rule("kubernetes:apps/v1:StatefulSet")
+def _stateful_set(name: str, inputs: dict[str, Any]) -> None:
+    t = "kubernetes:apps/v1:StatefulSet"
+    spec = inputs.get("spec") or {}
+    if not spec.get("serviceName"):
+        raise reject(name, t, "spec.serviceName is required (the governing Service)")
+    selector = (spec.get("selector") or {}).get("matchLabels") or {}
+    template = spec.get("template") or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if not selector or any(labels.get(k) != v for k, v in selector.items()):
+        raise reject(name, t, f"selector {selector} does not match template labels {labels}")
+    pod = template.get("spec") or {}
+    if not pod.get("containers"):
+        raise reject(name, t, "the pod template has no containers")
+    volumes = {v.get("name") for v in pod.get("volumes") or []}
+    volumes |= {(c.get("metadata") or {}).get("name") for c in spec.get("volumeClaimTemplates") or []}
+    for container in pod["containers"]:
+        _container(name, t, container)
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") not in volumes:
+                raise reject(name, t, f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+
+
+@rule("kubernetes:core/v1:Secret")
+def _k8s_secret(name: str, inputs: dict[str, Any]) -> None:
+    t = "kubernetes:core/v1:Secret"
+    for key, value in (_revealed(inputs.get("stringData")) or {}).items():
+        value = _revealed(value)
+        if not re.match(r"^[-._a-zA-Z0-9]+$", str(key)):
+            raise reject(name, t, f"key {key!r} is not a valid Secret key")
+        if not isinstance(value, str):
+            raise reject(name, t, f"stringData.{key} must be a string, got {type(value).__name__}")

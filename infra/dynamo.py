@@ -17,9 +17,12 @@ def create_table(name: str, spec: TableSpec, *, protect: bool, parent: pulumi.Re
             hash_key=spec.hash_key,
             range_key=spec.range_key,
             attributes=[aws.dynamodb.TableAttributeArgs(name=n, type=t) for n, t in spec.attributes.items()],
+            # Indexes use `key_schemas`: pulumi-aws 7 deprecates an index's hash_key/range_key.
             global_secondary_indexes=[
-                aws.dynamodb.TableGlobalSecondaryIndexArgs(name=i.name, hash_key=i.hash_key, range_key=i.range_key,
-                                                           projection_type="ALL")
+                aws.dynamodb.TableGlobalSecondaryIndexArgs(name=i.name, projection_type="ALL", key_schemas=[
+                    aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=attr, key_type=kind)
+                    for attr, kind in ((i.hash_key, "HASH"), (i.range_key, "RANGE")) if attr
+                ])
                 for i in spec.indexes
             ] or None,
             ttl=aws.dynamodb.TableTtlArgs(attribute_name=spec.ttl_attribute, enabled=True)

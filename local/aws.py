@@ -70,7 +70,13 @@ def table_request(resource: Resource) -> dict[str, Any]:
     if request["BillingMode"] == "PROVISIONED":
         request["ProvisionedThroughput"] = {"ReadCapacityUnits": int(i.get("readCapacity") or 1),
                                             "WriteCapacityUnits": int(i.get("writeCapacity") or 1)}
-    gsis = [{"IndexName": g["name"], "KeySchema": keys(g["hashKey"], g.get("rangeKey")), "Projection": projection(g)}
+    def index_keys(index: dict[str, Any]) -> list[dict[str, str]]:
+        # pulumi-aws 7 indexes declare `keySchemas`; the deprecated hashKey/rangeKey form is still accepted.
+        if index.get("keySchemas"):
+            return [{"AttributeName": k["attributeName"], "KeyType": k["keyType"]} for k in index["keySchemas"]]
+        return keys(index["hashKey"], index.get("rangeKey"))
+
+    gsis = [{"IndexName": g["name"], "KeySchema": index_keys(g), "Projection": projection(g)}
             for g in i.get("globalSecondaryIndexes") or []]
     if request["BillingMode"] == "PROVISIONED":
         for g in gsis:
