@@ -29,15 +29,16 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from infra.graph import Graph
 from local.envoy import EnvoyError, EnvoyProcess
-from local.lambdas import FUNCTION
 from local.processes import LOOPBACK, free_port
-from local.twin import EngineContext, write_json
 from mesh.common import MESH_GATEWAY
 from mesh.envoy import ListenerSpec, ServiceRef, UnsupportedSpec, Workload, cluster_name, endpoints_for, qualify_host
+
+if TYPE_CHECKING:  # the `canary` command imports this module: keep it free of the twin's (boto3, pulumi) imports
+    from infra.graph import Graph
+    from local.twin import EngineContext
 
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
 DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
@@ -237,6 +238,8 @@ class MeshEngine:
         return f"{self._canary_ref} " + " / ".join(f"{s.subset} {s.weight}" for s in split[1])
 
     def _write_state(self) -> None:
+        from local.twin import write_json
+
         assert self.envoy is not None
         split = self._split()
         state = {
@@ -293,6 +296,8 @@ def load_balancer_hostnames(graph: Graph) -> set[str]:
 
     The twin has one ingress (the Istio gateway's NLB), so each of them means Envoy's ingress listener.
     """
+    from local.lambdas import FUNCTION
+
     texts: list[str] = [json.dumps(graph.exports, default=str)]
     for fn in graph.of_type(FUNCTION):
         texts.append(json.dumps((fn.inputs.get("environment") or {}).get("variables") or {}))

@@ -1,0 +1,243 @@
+"""The canary on the twin's real Envoy: the dev stack (`canaryWeight: 10`) from a copy of its stack file.
+
+One twin for the module, watching its own copy of `Pulumi.dev.yaml`, so a test can do what `pulumi config set
+canaryWeight 50` does (edit the file) while requests keep flowing. Tests run in file order: weight 10 first, then
+the live change to 50, then the checks at 50.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from infra.config import PROJECT_DIR
+from local.mesh import binomial_interval
+from tests.local.conftest import READY_TIMEOUT, RunningTwin
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-mesh-twin")]
+
+V1, V2 = "1.0.0", "2.0.0"
+
+
+@dataclass
+class MeshTwin:
+    twin: RunningTwin
+    stack_file: Path
+
+    @property
+    def mesh_url(self) -> str:
+        return self.twin.endpoints["meshUrl"]
+
+    def mesh_state(self) -> dict:
+        return json.loads((self.twin.state_dir / "mesh.json").read_text())
+
+    def canary_weight(self) -> int:
+        subsets = self.mesh_state()["canary"]["subsets"]
+        return int(next(s["weight"] for s in subsets if s["subset"] == "v2"))
+
+    def canary(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "local", "canary", "--state-dir", str(self.twin.state_dir), *args],
+                              cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _start_watching(state_dir: Path, config_dir: Path) -> RunningTwin:
+    """`python -m local up` with the stack-file watcher on (the shared `start_twin` turns it off)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "console.log"
+    argv = [sys.executable, "-m", "local", "up", "--state-dir", str(state_dir), "--port", "0", "--aws-port", "0",
+            "--config-dir", str(config_dir)]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    twin = RunningTwin(proc, state_dir, log, {})
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the twin exited with {proc.returncode}:\n{twin.output()[-4000:]}")
+        if "[twin] ready in" in twin.output() and (state_dir / "endpoints.json").exists():
+            twin.endpoints = json.loads((state_dir / "endpoints.json").read_text())
+            return twin
+        time.sleep(0.1)
+    twin.stop()
+    raise TimeoutError(f"the twin was not ready within {READY_TIMEOUT} s:\n{twin.output()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def mesh_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MeshTwin]:
+    root = tmp_path_factory.mktemp("twin-mesh")
+    config_dir = root / "config"
+    config_dir.mkdir()
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml"):
+        shutil.copy(PROJECT_DIR / name, config_dir / name)
+    twin = _start_watching(root / "state", config_dir)
+    try:
+        yield MeshTwin(twin, config_dir / "Pulumi.dev.yaml")
+    finally:
+        twin.stop()
+
+
+def _versions(url: str, n: int, *, headers: dict[str, str] | None = None, threads: int = 4) -> Counter[str]:
+    """n GETs of /version over keep-alive sessions; answers counted by body version (failures as `HTTP <code>`)."""
+    counts: Counter[str] = Counter()
+    lock = threading.Lock()
+    per_thread = [n // threads + (1 if i < n % threads else 0) for i in range(threads)]
+
+    def run(count: int) -> None:
+        with requests.Session() as session:
+            for _ in range(count):
+                r = session.get(f"{url}/version", headers=headers, timeout=15)
+                answer = r.json()["version"] if r.status_code == 200 else f"HTTP {r.status_code}"
+                with lock:
+                    counts[answer] += 1
+
+    workers = [threading.Thread(target=run, args=(c,)) for c in per_thread]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return counts
+
+
+def _assert_split(counts: Counter[str], weight: int) -> None:
+    n = sum(counts.values())
+    assert set(counts) <= {V1, V2}, f"unexpected answers: {counts}"
+    lo, hi = binomial_interval(n, weight / 100)
+    assert lo <= counts[V2] <= hi, f"v2 got {counts[V2]}/{n}, outside the 99.9% interval [{lo}, {hi}] for {weight}%"
+
+
+# --- pure: the check `canary --verify` makes ----------------------------------------------------------------
+
+def test_binomial_interval_brackets_the_expected_count_and_excludes_far_ones() -> None:
+    lo, hi = binomial_interval(1000, 0.10)
+    assert lo < 100 < hi
+    assert lo > 60 and hi < 140  # ~ +-3.3 sigma for sigma ~ 9.5
+    assert binomial_interval(500, 0.0) == (0, 0)
+    assert binomial_interval(500, 1.0) == (500, 500)
+
+
+# --- the twin at canaryWeight 10 -----------------------------------------------------------------------------
+
+def test_endpoints_name_the_mesh_listeners_on_loopback(mesh_twin: MeshTwin) -> None:
+    endpoints = json.loads((mesh_twin.twin.state_dir / "endpoints.json").read_text())
+    for key in ("meshUrl", "ingressUrl", "envoyAdminUrl"):
+        assert re.fullmatch(r"http://127\.0\.0\.1:\d+", endpoints[key]), endpoints
+    assert mesh_twin.canary_weight() == 10
+
+
+def test_seed_curl_loop_answers_only_the_two_versions(mesh_twin: MeshTwin) -> None:
+    if shutil.which("curl") is None:
+        pytest.skip("curl is not installed")
+    # The seed's loop, unchanged but for the URL.
+    script = 'for i in $(seq 1 100); do curl -s "$MESH_URL/version"; echo; done | sort | uniq -c'
+    done = subprocess.run(["bash", "-c", script], env={**os.environ, "MESH_URL": mesh_twin.mesh_url},
+                          capture_output=True, text=True, timeout=120, check=True)
+    counts = {line.split(maxsplit=1)[1]: int(line.split()[0]) for line in done.stdout.strip().splitlines()}
+    assert set(counts) <= {json.dumps({"version": V1}, separators=(",", ":")),
+                           json.dumps({"version": V2}, separators=(",", ":"))}, done.stdout
+    assert sum(counts.values()) == 100
+
+
+def test_split_at_weight_10_lies_in_the_binomial_interval(mesh_twin: MeshTwin) -> None:
+    counts = _versions(mesh_twin.mesh_url, 1200)
+    _assert_split(counts, 10)
+
+
+def test_header_route_always_reaches_v2(mesh_twin: MeshTwin) -> None:
+    counts = _versions(mesh_twin.mesh_url, 60, headers={"x-canary": "always"}, threads=2)
+    assert counts == Counter({V2: 60})
+
+
+def test_canary_command_reports_requests_per_version_from_envoy(mesh_twin: MeshTwin) -> None:
+    done = mesh_twin.canary("--json")
+    assert done.returncode == 0, done.stderr
+    rows = {row["subset"]: row for row in json.loads(done.stdout)}
+    assert rows["v1"]["versions"] == [V1] and rows["v2"]["versions"] == [V2]
+    assert rows["v1"]["weight"] == 90 and rows["v2"]["weight"] == 10
+    assert rows["v1"]["requests"] > rows["v2"]["requests"] >= 60  # the header-route requests at least
+    assert rows["v1"]["errors"] == 0 and rows["v2"]["errors"] == 0
+    assert rows["v2"]["p99Ms"] is not None and rows["v2"]["p99Ms"] >= rows["v2"]["p50Ms"]
+
+
+# --- `canaryWeight: 50` written into the stack file while requests flow -----------------------------------------
+
+def test_weight_change_in_the_stack_file_moves_the_split_without_a_failed_request(mesh_twin: MeshTwin) -> None:
+    stop = threading.Event()
+    answers: list[tuple[float, str]] = []
+    lock = threading.Lock()
+
+    def stream() -> None:
+        with requests.Session() as session:
+            while not stop.is_set():
+                try:
+                    r = session.get(f"{mesh_twin.mesh_url}/version", timeout=15)
+                    answer = r.json()["version"] if r.status_code == 200 else f"HTTP {r.status_code}"
+                except requests.RequestException as exc:
+                    answer = f"error {exc!r}"
+                with lock:
+                    answers.append((time.monotonic(), answer))
+
+    streams = [threading.Thread(target=stream) for _ in range(2)]
+    for t in streams:
+        t.start()
+    try:
+        time.sleep(1.0)
+        text = mesh_twin.stack_file.read_text()
+        assert "canaryWeight: 10" in text
+        mesh_twin.stack_file.write_text(text.replace("canaryWeight: 10", "canaryWeight: 50"))
+        deadline = time.monotonic() + 60
+        while mesh_twin.canary_weight() != 50 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        changed_at = time.monotonic()
+        assert mesh_twin.canary_weight() == 50, mesh_twin.twin.output()[-3000:]
+        while sum(1 for t, _ in answers if t > changed_at) < 1000 and time.monotonic() < changed_at + 30:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        for t in streams:
+            t.join()
+    failed = [a for _, a in answers if a not in (V1, V2)]
+    assert not failed, f"{len(failed)} of {len(answers)} requests failed across the change: {failed[:5]}"
+    after = Counter(a for t, a in answers if t > changed_at)
+    assert sum(after.values()) >= 1000
+    _assert_split(after, 50)
+
+
+def test_canary_verify_exits_zero_for_the_new_weight(mesh_twin: MeshTwin) -> None:
+    done = mesh_twin.canary("--verify", "1000")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^\s+\d+ 1\.0\.0$", done.stdout, re.M) and re.search(r"^\s+\d+ 2\.0\.0$", done.stdout, re.M)
+    assert "weight 50" in done.stdout and "-> consistent" in done.stdout
+
+
+def test_canary_without_a_running_twin_exits_3(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "local", "canary", "--state-dir", str(tmp_path), "--verify", "10"],
+                          cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 3
+    assert "not running" in done.stderr
+
+
+def test_stopping_the_twin_leaves_no_envoy_postgres_or_service_process(mesh_twin: MeshTwin) -> None:
+    import psutil
+
+    names = set()
+    for child in psutil.Process(mesh_twin.twin.proc.pid).children(recursive=True):
+        try:
+            names.add(" ".join(child.cmdline()))
+        except psutil.NoSuchProcess:
+            continue
+    assert any("envoy" in n for n in names) and any("services.myapp" in n for n in names), names
+    assert any("postgres" in n for n in names), names
+    assert mesh_twin.twin.stop() == 0  # Ctrl-C; fails if any child survives
