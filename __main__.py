@@ -8,6 +8,10 @@ Deploys:
 3. the platform and the canary: a VPC and an EKS cluster with a managed node group and its OIDC provider (or an
    existing cluster from `kubeconfig`), one Kubernetes provider, Istio (base, istiod, ingress gateway) from its Helm
    charts, ECR repositories, and myapp v1/v2 behind a VirtualService whose split is `canaryWeight`;
+4. the shop: users, orders and idempotency tables, the JWT key in Secrets Manager, auth and order functions behind
+   the same REST API (orders behind a cached JWT REQUEST authorizer, in the VPC's private subnets, calling the mesh
+   through the internal ingress), PostgreSQL (RDS or in-cluster), and inventory/product/notification in the `shop`
+   namespace with probes, restricted pods, routes, retries, the inventory circuit breaker and AuthorizationPolicies;
 
 Every setting is read once, validated, from the stack config (infra/config.py); a bad value stops the preview
 with a message naming the key. Exports every URL and name a user needs (`pulumi stack output`).
@@ -21,6 +25,7 @@ from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
 from infra.images import ImagePipeline, ImagePipelineArgs
 from infra.packaging import FUNCTIONS_DIR, dependency_layer
 from infra.platform import Platform, platform_args
+from infra.shop import Shop, shop_args
 from infra.todos import TodosApi, TodosApiArgs
 
 cfg, secrets = config.load()
@@ -49,14 +54,18 @@ images = ImagePipeline("images", ImagePipelineArgs(
     layers=(deps_layer.arn,),  # type: ignore[attr-defined]
 ))
 
+platform = Platform("platform", platform_args(cfg))
+
+shop = Shop("shop", shop_args(cfg, secrets, platform, layers=(deps_layer.arn,)))  # type: ignore[attr-defined]
+
 api = HttpApi("api", HttpApiArgs(
     spec=openapi.load_spec(),
-    functions={**todos.functions},
+    functions={**todos.functions, **shop.functions},
+    authorizer=shop.authorizer,
+    authorizer_cache_seconds=cfg.authorizer_cache_seconds,
     throttle_rate_limit=cfg.api_throttle_rate_limit,
     throttle_burst_limit=cfg.api_throttle_burst_limit,
 ))
-
-platform = Platform("platform", platform_args(cfg))
 
 canary = CanaryApp("canary", CanaryAppArgs(
     settings=canary_settings(cfg, platform.args.ingress),
@@ -81,3 +90,8 @@ pulumi.export("ingressHostname", platform.ingress_hostname)
 pulumi.export("ecrRepositories", platform.ecr_repository_urls)
 pulumi.export("canaryWeight", cfg.canary_weight)
 pulumi.export("canaryNamespace", canary.namespace)
+pulumi.export("usersTableName", shop.users_table_name)
+pulumi.export("ordersTableName", shop.orders_table_name)
+pulumi.export("idempotencyTableName", shop.idempotency_table_name)
+pulumi.export("shopIngressUrl", shop.ingress_url)
+pulumi.export("shopNamespace", shop.namespace)

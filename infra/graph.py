@@ -21,7 +21,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from infra import cloudrules
-from infra.config import PROJECT, ConfigValues
+from infra.config import PROJECT, ConfigError, ConfigValues
 
 ACCOUNT_ID = "123456789012"
 
@@ -42,6 +42,9 @@ class Resource:
     dependencies: list[str] = field(default_factory=list)
     protect: bool = False
     retain_on_delete: bool = False
+    secret_paths: list[str] = field(default_factory=list)
+    """Input paths (`a.b[0].c`) the engine received marked secret (encrypted in the state); `inputs` holds them
+    unwrapped. A secret inside a map or list marks the whole map or list."""
 
     @property
     def physical_name(self) -> str:
@@ -197,6 +200,15 @@ class RecordingMocks(pulumi.runtime.Mocks):
             host = str(out.get("url", "")).removeprefix("https://")
             out["arn"] = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
             return out["arn"], out
+        if typ == "aws:ec2/vpcEndpoint:VpcEndpoint":
+            # A gateway endpoint's routes target the service's managed prefix list.
+            out.update(prefixListId=f"pl-{_suffix(auto)}",
+                       arn=_arn("ec2", region, f"vpc-endpoint/vpce-{_suffix(auto)}"))
+            return f"vpce-{_suffix(auto)}", out
+        if typ == "aws:rds/subnetGroup:SubnetGroup":
+            group = (out.get("name") or auto).lower()  # RDS lowercases subnet group names
+            out.update(name=group, arn=_arn("rds", region, f"subgrp:{group}"))
+            return group, out
         if typ == "aws:rds/instance:Instance":
             ident = out.get("identifier") or auto
             out.update(identifier=ident, address=f"{ident}.abc123.{region}.rds.amazonaws.com",
@@ -254,9 +266,20 @@ class _RecordingMonitor(pulumi_mocks.MockMonitor):
             urn=response.urn, type=request.type, name=request.name, inputs=_plain(inputs), outputs=_plain(outputs),
             id=rid, parent=request.parent or None, custom=bool(request.custom), provider=request.provider or None,
             dependencies=list(request.dependencies), protect=bool(request.protect),
-            retain_on_delete=bool(request.retainOnDelete),
+            retain_on_delete=bool(request.retainOnDelete), secret_paths=_secret_paths(inputs),
         ))
         return response
+
+
+def _secret_paths(value: Any, path: str = "") -> list[str]:
+    """Where `value` (deserialized inputs, secrets still wrapped) holds secret-marked values."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return [path]
+        return [p for k, v in value.items() for p in _secret_paths(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _secret_paths(v, f"{path}[{i}]")]
+    return []
 
 
 def _plain(value: Any) -> Any:
@@ -302,7 +325,15 @@ def capture(program: Callable[[], None], config: ConfigValues, *, stack: str = "
             await wait_for_rpcs()
             return resolved
 
-        exports = loop.run_until_complete(run())
+        try:
+            exports = loop.run_until_complete(run())
+        except Exception as exc:
+            # A bad secret fails inside an apply that a resource consumes; Pulumi wraps it in "While processing
+            # resource ..." ValueErrors. Surface the ConfigError naming the key, as the CLI's message leads with it.
+            cause = _config_error(exc)
+            if cause is not None:
+                raise cause from None
+            raise
         return Graph(resources=monitor.recorded, exports=_plain(exports), region=region)
     finally:
         # A program that failed leaves Output tasks pending; cancel them so nothing leaks into the next capture.
@@ -314,6 +345,21 @@ def capture(program: Callable[[], None], config: ConfigValues, *, stack: str = "
         pulumi.runtime.set_all_config({}, [])
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _config_error(exc: BaseException) -> ConfigError | None:
+    """The ConfigError an exception was raised from, if any (causes can form cycles across awaiting tasks)."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        if isinstance(current, ConfigError):
+            return current
+        seen.add(id(current))
+        pending += [current.__cause__, current.__context__]
+    return None
 
 
 def graph_json(graph: Graph) -> str:
