@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--strict-parameters", action="store_true",
                     help="also validate query/path values against their schemas (API Gateway only checks presence)")
     up.add_argument("--max-workers", type=int, default=4, help="worker processes per function at most")
+    up.add_argument("--no-fork-server", action="store_true",
+                    help="start each Lambda worker as a fresh interpreter (slower) instead of forking a preloaded one")
     up.add_argument("--retry-delays", default="1,2", help="seconds between async retries (AWS: about 60,120)")
     up.add_argument("--no-watch", action="store_true", help="do not re-read the stack file when it changes")
     plan = sub.add_parser("plan", help="what the twin does with each resource")
@@ -78,6 +80,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     sink = LogSink(sys.stdout, args.state_dir / "twin.log")
     options = Options(stack=args.stack, state_dir=args.state_dir.resolve(), port=args.port, aws_port=args.aws_port,
                       strict_parameters=args.strict_parameters, max_workers=args.max_workers,
+                      fork_server=not args.no_fork_server,
                       retry_delays=tuple(float(x) for x in args.retry_delays.split(",") if x),
                       watch_config=not args.no_watch, started_at=_process_started(),
                       program=_program(args), config_dir=args.config_dir.resolve())

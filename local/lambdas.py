@@ -32,9 +32,11 @@ from pydantic import BaseModel, ValidationError
 from infra.config import PROJECT_DIR
 from infra.graph import Graph, Resource
 from local.aws import DUMMY_CREDENTIALS
-from local.processes import LogSink, kill_process, start_process, stop_process
+from local.processes import LogSink, kill_process, pump, start_process, stop_process
 
 FUNCTION = "aws:lambda/function:Function"
+# Set by Lambda in every execution environment, the same for every function (the fork server's too).
+LAMBDA_CONSTANT_ENV = {"AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
 TYPES = (FUNCTION,)
 INIT_TIMEOUT_SECONDS = 60.0  # Lambda allows 10 s; a loaded 2-core machine needs more
 
@@ -133,12 +135,82 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
 
 
+class ForkedProcess:
+    """A worker forked by the fork server: the parts of `subprocess.Popen` the twin uses, by pid.
+
+    The fork server reaps its children, so a pid that no longer exists means the worker has exited.
+    """
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = 0
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0)
+            time.sleep(0.01)
+        return self.returncode or 0
+
+
+class ForkServer:
+    """`python -m local.worker --zygote`: forks workers with the heavy libraries already imported."""
+
+    def __init__(self, sink: LogSink) -> None:
+        self.sink = sink
+        self._lock = threading.Lock()
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(PROJECT_DIR),
+               "PYTHONUNBUFFERED": "1", "LANG": "en_US.UTF-8", **LAMBDA_CONSTANT_ENV}
+        try:
+            self.proc = start_process([sys.executable, "-m", "local.worker", "--zygote", str(child.fileno())],
+                                      "lambda", sink, env=env, cwd=PROJECT_DIR, pass_fds=[child.fileno()])
+        finally:
+            child.close()
+        self.control = parent
+
+    def spawn(self, env: dict[str, str], component: str) -> tuple[ForkedProcess, socket.socket]:
+        ours, theirs = socket.socketpair()
+        read_end, write_end = os.pipe()
+        try:
+            with self._lock:
+                socket.send_fds(self.control, [json.dumps({"env": env, "cwd": str(PROJECT_DIR)}).encode()],
+                                [theirs.fileno(), write_end])
+                reply = self.control.recv(4096)
+        finally:
+            theirs.close()
+            os.close(write_end)
+        if not reply:
+            os.close(read_end)
+            ours.close()
+            raise DeployError("the Lambda fork server exited")
+        pump(os.fdopen(read_end, "rb"), component, self.sink)
+        return ForkedProcess(int(json.loads(reply)["pid"])), ours
+
+    def stop(self) -> None:
+        self.control.close()  # the fork server exits on EOF
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            stop_process(self.proc)
+
+
 class FunctionRuntime:
     """The workers of one function."""
 
     def __init__(self, spec: FunctionSpec, sink: LogSink, *, aws_endpoint: str, region: str,
-                 translations: dict[str, str], max_workers: int = 4) -> None:
+                 translations: dict[str, str], max_workers: int = 4, fork_server: ForkServer | None = None) -> None:
         self.spec = spec
+        self.fork_server = fork_server
         self.sink = sink
         self.region = region
         self.max_workers = max_workers
@@ -161,7 +233,7 @@ class FunctionRuntime:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{spec.name}",
             "AWS_LAMBDA_LOG_STREAM_NAME": f"local/[$LATEST]{uuid.uuid4().hex}",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "_HANDLER": spec.handler,
+            **LAMBDA_CONSTANT_ENV, "_HANDLER": spec.handler,
             "LAMBDA_TASK_ROOT": str(PROJECT_DIR), "TZ": ":UTC", "LANG": "en_US.UTF-8",
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(PROJECT_DIR),
             "PYTHONUNBUFFERED": "1",
@@ -172,14 +244,21 @@ class FunctionRuntime:
         return env
 
     # --- workers ---------------------------------------------------------------------------------------------
+    @property
+    def component(self) -> str:
+        return self.spec.resource_name.removesuffix("-function")
+
     def _spawn(self) -> _Worker:
-        parent, child = socket.socketpair()
-        try:
-            proc = start_process([sys.executable, "-m", "local.worker", str(child.fileno())], self.spec.resource_name
-                                 .removesuffix("-function"), self.sink, env=self.env, cwd=PROJECT_DIR,
-                                 pass_fds=[child.fileno()])
-        finally:
-            child.close()
+        proc: Any
+        if self.fork_server is not None:
+            proc, parent = self.fork_server.spawn(self.env, self.component)
+        else:
+            parent, child = socket.socketpair()
+            try:
+                proc = start_process([sys.executable, "-m", "local.worker", str(child.fileno())], self.component,
+                                     self.sink, env=self.env, cwd=PROJECT_DIR, pass_fds=[child.fileno()])
+            finally:
+                child.close()
         conn = Connection(parent.detach())
         if not conn.poll(INIT_TIMEOUT_SECONDS):
             stop_process(proc)
@@ -248,8 +327,7 @@ class FunctionRuntime:
                 self.errors += 1
                 self._discard(worker, kill=True)
                 self._replace_in_background()
-                self.sink.write(self.spec.resource_name.removesuffix("-function"),
-                                f"{request_id} Task timed out after {limit:.2f} seconds")
+                self.sink.write(self.component, f"{request_id} Task timed out after {limit:.2f} seconds")
                 return InvokeResult(request_id, ok=False, timed_out=True, duration_ms=limit * 1000, error={
                     "errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {limit:.2f} seconds"})
             answer = json.loads(worker.conn.recv_bytes())
@@ -299,9 +377,11 @@ class LambdaEngine:
 
     name = "lambda"
 
-    def __init__(self, sink: LogSink, *, max_workers: int = 4) -> None:
+    def __init__(self, sink: LogSink, *, max_workers: int = 4, fork_server: bool = True) -> None:
         self.sink = sink
         self.max_workers = max_workers
+        self.use_fork_server = fork_server
+        self.fork_server: ForkServer | None = None
         self.functions: dict[str, FunctionRuntime] = {}
         self.warnings: list[str] = []
 
@@ -319,10 +399,13 @@ class LambdaEngine:
 
     def deploy(self, graph: Graph, *, aws_endpoint: str, translations: dict[str, str]) -> None:
         self.warnings = self.check(graph)
-        for spec in self.specs(graph):
+        specs = self.specs(graph)
+        if specs and self.use_fork_server:
+            self.fork_server = ForkServer(self.sink)
+        for spec in specs:
             self.functions[spec.name] = FunctionRuntime(spec, self.sink, aws_endpoint=aws_endpoint,
                                                         region=graph.region, translations=translations,
-                                                        max_workers=self.max_workers)
+                                                        max_workers=self.max_workers, fork_server=self.fork_server)
         errors: list[BaseException] = []
 
         def start(runtime: FunctionRuntime) -> None:
@@ -350,3 +433,6 @@ class LambdaEngine:
     def stop(self) -> None:
         closed = [w for runtime in self.functions.values() for w in runtime.close_all()]
         FunctionRuntime.reap(closed)  # all at once: each worker exits on EOF
+        if self.fork_server is not None:
+            self.fork_server.stop()
+            self.fork_server = None

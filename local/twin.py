@@ -99,6 +99,7 @@ class Options:
     aws_port: int = 5000        # moto (0: a free port)
     strict_parameters: bool = False
     max_workers: int = 4
+    fork_server: bool = True
     retry_delays: tuple[float, ...] = (1.0, 2.0)
     watch_config: bool = True
     program: Program | None = None
@@ -115,7 +116,7 @@ class Twin:
         self.state_dir = options.state_dir
         self.graph: Graph | None = None
         self.aws = AwsEngine(sink, port=options.aws_port, data_dir=self.state_dir / "data")
-        self.lambdas = LambdaEngine(sink, max_workers=options.max_workers)
+        self.lambdas = LambdaEngine(sink, max_workers=options.max_workers, fork_server=options.fork_server)
         self.gateway = GatewayEngine(sink, self.lambdas, port=options.port,
                                      strict_parameters=options.strict_parameters)
         self.s3events = S3EventsEngine(sink, self.lambdas, self.aws, retry_delays=options.retry_delays)
@@ -138,7 +139,16 @@ class Twin:
         self._refuse_second_twin()
         self._started = True
         self.aws.start(wait=False)  # moto boots while the program runs under the mocks
+        steps: list[str] = []
+
+        def step(name: str, since: float) -> float:
+            now = time.monotonic()
+            steps.append(f"{name} {now - since:.1f} s")
+            return now
+
+        mark = time.monotonic()
         graph = self.graph = self.capture()
+        mark = step("capture", mark)
         placements = registry.plan(graph)
         for p in placements:
             if p.action in ("pending", "unknown"):
@@ -150,8 +160,10 @@ class Twin:
         for warning in LambdaEngine.check(graph):
             self.sink.write("twin", f"warning: {warning}")
         self.aws.wait_ready()
+        mark = step("moto", mark)
         self.aws.deploy(graph)
         restored = self.aws.restore()
+        mark = step("data", mark)
         self._data_loaded = True  # from here on, stopping snapshots the data (never before: it would erase it)
         if restored:
             self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
@@ -164,13 +176,17 @@ class Twin:
                 plugin.deploy(graph)
                 self.plugins.append(plugin)
                 self.config_hooks.append(plugin.reconfigure)
+                mark = step(plugin.name, mark)
         self.lambdas.deploy(graph, aws_endpoint=self.aws.url, translations=self.translations)
+        mark = step(f"{len(self.lambdas.functions)} functions", mark)
         self.gateway.deploy(graph)
         self.translations.update(self.gateway.translations())
         self.s3events.deploy(graph)
         endpoints = self.endpoints()
         write_json(self.state_dir / ENDPOINTS_FILE, endpoints)
         write_json(self.state_dir / OUTPUTS_FILE, self.outputs())
+        step("gateway+events", mark)
+        self.sink.write("twin", "deployed: " + ", ".join(steps))
         self.ready_seconds = time.time() - self.options.started_at if self.options.started_at else \
             time.monotonic() - started
         self._write_twin_file()

@@ -10,18 +10,15 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.local.conftest import PROGRAMS, RunningTwin, start_twin
+from tests.local.conftest import PROGRAMS, RunningTwin, shared_twin
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-echo-twin")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def echo_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTwin]:
-    twin = start_twin(tmp_path_factory.mktemp("twin-echo"), program=PROGRAMS / "echo_api.py")
-    try:
+    with shared_twin(tmp_path_factory, "echo_api", program=PROGRAMS / "echo_api.py") as twin:
         yield twin
-    finally:
-        twin.stop()
 
 
 def _echo(r: requests.Response) -> dict:

@@ -12,19 +12,16 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.local.conftest import PROGRAMS, RunningTwin, start_twin
+from tests.local.conftest import PROGRAMS, RunningTwin, shared_twin
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-s3-twin")]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def s3_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTwin]:
-    twin = start_twin(tmp_path_factory.mktemp("twin-s3"), program=PROGRAMS / "s3_pipeline.py",
-                      extra=("--retry-delays", "0.2,0.4"))
-    try:
+    with shared_twin(tmp_path_factory, "s3_pipeline", program=PROGRAMS / "s3_pipeline.py",
+                     extra=("--retry-delays", "0.2,0.4")) as twin:
         yield twin
-    finally:
-        twin.stop()
 
 
 def _clients(twin: RunningTwin) -> tuple[Any, Any, dict[str, str]]:

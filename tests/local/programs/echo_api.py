@@ -1,6 +1,7 @@
 """A small Pulumi program for the gateway's tests: the project's own components with test handlers."""
 
 import pulumi
+from pydantic import BaseModel
 
 from infra.api import HttpApi, HttpApiArgs
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs
@@ -43,7 +44,7 @@ SPEC = {
 }
 
 
-def function(name: str, entry: str, *, timeout: int = 3, contract: type = Env,
+def function(name: str, entry: str, *, timeout: int = 3, contract: type[BaseModel] = Env,
              environment: dict[str, str] | None = None) -> LambdaFunction:
     return LambdaFunction(name, LambdaFunctionArgs(
         handler=f"tests.local.testfns.handlers.{entry}", code=pulumi.AssetArchive({}),
