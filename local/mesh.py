@@ -162,6 +162,8 @@ class MeshEngine:
 
     # --- deploy ----------------------------------------------------------------------------------------------
     def deploy(self, graph: Graph) -> None:
+        from local.lambdas import DeployError
+
         specs = MeshSpecs.from_graph(graph)
         listeners: list[ListenerSpec] = []
         canary = specs.canary()
@@ -179,7 +181,14 @@ class MeshEngine:
             return
         self.envoy = EnvoyProcess(self.context.state_dir / "envoy", listeners)
         self.envoy.start()
-        self._apply(specs)
+        try:
+            self._apply(specs)
+        except UnsupportedSpec as exc:
+            self.stop()
+            raise DeployError(f"the graph's Istio resources cannot run on Envoy: {exc}") from None
+        except BaseException:
+            self.stop()  # the twin only stops plugins whose deploy returned
+            raise
         ingress = next((s for s in listeners if s.name == INGRESS_LISTENER), None)
         if ingress is not None:
             for hostname in sorted(load_balancer_hostnames(graph)):

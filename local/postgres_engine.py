@@ -148,9 +148,13 @@ class PostgresEngine:
             return
         self.server.start(timeout=60.0)
         assert self.server.port is not None
-        with psycopg.connect(self.server.params("postgres").conninfo(), autocommit=True) as conn:
-            for spec in self.specs:
-                self._provision(conn, spec)
+        try:
+            with psycopg.connect(self.server.params("postgres").conninfo(), autocommit=True) as conn:
+                for spec in self.specs:
+                    self._provision(conn, spec)
+        except BaseException:
+            self.stop()  # the twin only stops plugins whose deploy returned
+            raise
         for spec in self.specs:
             for host in spec.hosts:
                 self.context.translations[f"{host}:{spec.port}"] = f"{LOOPBACK}:{self.server.port}"

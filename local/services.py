@@ -175,8 +175,12 @@ class ServicesEngine:
     # --- lifecycle -------------------------------------------------------------------------------------------
     def deploy(self, graph: Graph) -> None:
         specs = deployment_specs(graph, self.context.translations)
-        started = [self._start(spec) for spec in specs if self._wanted(spec)]
-        self._wait_ready(started)
+        try:
+            started = [self._start(spec) for spec in specs if self._wanted(spec)]
+            self._wait_ready(started)
+        except BaseException:
+            self.stop()  # the twin only stops plugins whose deploy returned
+            raise
         self._publish()
 
     def _wanted(self, spec: DeploymentSpec) -> bool:
