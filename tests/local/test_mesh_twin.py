@@ -1,8 +1,9 @@
 """The canary on the twin's real Envoy: the dev stack (`canaryWeight: 10`) from a copy of its stack file.
 
-One twin for the module, watching its own copy of `Pulumi.dev.yaml`, so a test can do what `pulumi config set
-canaryWeight 50` does (edit the file) while requests keep flowing. Tests run in file order: weight 10 first, then
-the live change to 50, then the checks at 50.
+One twin, watching its own copy of `Pulumi.dev.yaml`, so the test can do what `pulumi config set canaryWeight 50`
+does (edit the file) while requests keep flowing. The rollout's steps depend on each other's order (10 first, then
+the live change, then the checks at 50), and xdist spreads a module's tests over workers (each would start its own
+twin), so they form one test whose helpers name each step.
 """
 
 from __future__ import annotations
@@ -128,49 +129,54 @@ def test_binomial_interval_brackets_the_expected_count_and_excludes_far_ones() -
     assert binomial_interval(500, 1.0) == (500, 500)
 
 
-# --- the twin at canaryWeight 10 -----------------------------------------------------------------------------
+# --- the seed's rollout on the twin, in order (one twin: xdist would otherwise start one per worker) ------------
 
-def test_endpoints_name_the_mesh_listeners_on_loopback(mesh_twin: MeshTwin) -> None:
+def test_seed_rollout_on_envoy_splits_by_weight_and_moves_live_without_a_failed_request(mesh_twin: MeshTwin) -> None:
+    """canaryWeight 10 from Pulumi.dev.yaml; then the stack file says 50 while requests flow."""
+    _check_endpoints_on_loopback(mesh_twin)
+    assert mesh_twin.canary_weight() == 10
+    _check_seed_curl_loop(mesh_twin)
+    _assert_split(_versions(mesh_twin.mesh_url, 1000), 10)
+    assert _versions(mesh_twin.mesh_url, 40, headers={"x-canary": "always"}, threads=2) == Counter({V2: 40})
+    _check_canary_stats(mesh_twin, weights={"v1": 90, "v2": 10})
+    _change_weight_under_load(mesh_twin, 10, 50)
+    done = mesh_twin.canary("--verify", "1000")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert re.search(r"^\s+\d+ 1\.0\.0$", done.stdout, re.M) and re.search(r"^\s+\d+ 2\.0\.0$", done.stdout, re.M)
+    assert "weight 50" in done.stdout and "-> consistent" in done.stdout
+    _check_stop_leaves_nothing(mesh_twin)
+
+
+def _check_endpoints_on_loopback(mesh_twin: MeshTwin) -> None:
     endpoints = json.loads((mesh_twin.twin.state_dir / "endpoints.json").read_text())
     for key in ("meshUrl", "ingressUrl", "envoyAdminUrl"):
         assert re.fullmatch(r"http://127\.0\.0\.1:\d+", endpoints[key]), endpoints
-    assert mesh_twin.canary_weight() == 10
 
 
-def test_seed_curl_loop_answers_only_the_two_versions(mesh_twin: MeshTwin) -> None:
+def _check_seed_curl_loop(mesh_twin: MeshTwin) -> None:
+    """The seed's loop, unchanged but for the URL: only the two versions answer."""
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
-    # The seed's loop, unchanged but for the URL.
+        return  # the same requests are made with requests below
     script = 'for i in $(seq 1 100); do curl -s "$MESH_URL/version"; echo; done | sort | uniq -c'
     done = subprocess.run(["bash", "-c", script], env={**os.environ, "MESH_URL": mesh_twin.mesh_url},
                           capture_output=True, text=True, timeout=120, check=True)
     counts = {line.split(maxsplit=1)[1]: int(line.split()[0]) for line in done.stdout.strip().splitlines()}
-    assert set(counts) <= {json.dumps({"version": V1}, separators=(",", ":")),
-                           json.dumps({"version": V2}, separators=(",", ":"))}, done.stdout
+    assert set(counts) <= {'{"version":"1.0.0"}', '{"version":"2.0.0"}'}, done.stdout
     assert sum(counts.values()) == 100
 
 
-def test_split_at_weight_10_lies_in_the_binomial_interval(mesh_twin: MeshTwin) -> None:
-    counts = _versions(mesh_twin.mesh_url, 1200)
-    _assert_split(counts, 10)
-
-
-def test_header_route_always_reaches_v2(mesh_twin: MeshTwin) -> None:
-    counts = _versions(mesh_twin.mesh_url, 60, headers={"x-canary": "always"}, threads=2)
-    assert counts == Counter({V2: 60})
-
-
-def test_canary_command_reports_requests_per_version_from_envoy(mesh_twin: MeshTwin) -> None:
+def _check_canary_stats(mesh_twin: MeshTwin, *, weights: dict[str, int]) -> None:
+    """`python -m local canary` counts exactly the requests just sent, per version, with no errors."""
     def report() -> dict[str, dict]:
         done = mesh_twin.canary("--json")
         assert done.returncode == 0, done.stderr
         return {row["subset"]: row for row in json.loads(done.stdout)}
 
     before = report()
-    sent = _versions(mesh_twin.mesh_url, 300) + _versions(mesh_twin.mesh_url, 20, headers={"x-canary": "always"})
+    sent = _versions(mesh_twin.mesh_url, 200) + _versions(mesh_twin.mesh_url, 20, headers={"x-canary": "always"})
     after = report()
     assert after["v1"]["versions"] == [V1] and after["v2"]["versions"] == [V2]
-    assert after["v1"]["weight"] == 90 and after["v2"]["weight"] == 10
+    assert {s: after[s]["weight"] for s in after} == weights
     delta = {s: after[s]["requests"] - before[s]["requests"] for s in ("v1", "v2")}
     assert delta == {"v1": sent[V1], "v2": sent[V2]}, (delta, sent)
     assert after["v1"]["errors"] == 0 and after["v2"]["errors"] == 0
@@ -178,9 +184,8 @@ def test_canary_command_reports_requests_per_version_from_envoy(mesh_twin: MeshT
         assert after[subset]["p50Ms"] is not None and after[subset]["p99Ms"] >= after[subset]["p50Ms"]
 
 
-# --- `canaryWeight: 50` written into the stack file while requests flow -----------------------------------------
-
-def test_weight_change_in_the_stack_file_moves_the_split_without_a_failed_request(mesh_twin: MeshTwin) -> None:
+def _change_weight_under_load(mesh_twin: MeshTwin, old: int, new: int) -> None:
+    """Edit the stack file (what `pulumi config set canaryWeight` does) while two clients keep requesting."""
     stop = threading.Event()
     answers: list[tuple[float, str]] = []
     lock = threading.Lock()
@@ -202,13 +207,13 @@ def test_weight_change_in_the_stack_file_moves_the_split_without_a_failed_reques
     try:
         time.sleep(1.0)
         text = mesh_twin.stack_file.read_text()
-        assert "canaryWeight: 10" in text
-        mesh_twin.stack_file.write_text(text.replace("canaryWeight: 10", "canaryWeight: 50"))
+        assert f"canaryWeight: {old}" in text
+        mesh_twin.stack_file.write_text(text.replace(f"canaryWeight: {old}", f"canaryWeight: {new}"))
         deadline = time.monotonic() + 60
-        while mesh_twin.canary_weight() != 50 and time.monotonic() < deadline:
+        while mesh_twin.canary_weight() != new and time.monotonic() < deadline:
             time.sleep(0.2)
         changed_at = time.monotonic()
-        assert mesh_twin.canary_weight() == 50, mesh_twin.twin.output()[-3000:]
+        assert mesh_twin.canary_weight() == new, mesh_twin.twin.output()[-3000:]
         while sum(1 for t, _ in answers if t > changed_at) < 1000 and time.monotonic() < changed_at + 30:
             time.sleep(0.1)
     finally:
@@ -219,24 +224,11 @@ def test_weight_change_in_the_stack_file_moves_the_split_without_a_failed_reques
     assert not failed, f"{len(failed)} of {len(answers)} requests failed across the change: {failed[:5]}"
     after = Counter(a for t, a in answers if t > changed_at)
     assert sum(after.values()) >= 1000
-    _assert_split(after, 50)
+    _assert_split(after, new)
 
 
-def test_canary_verify_exits_zero_for_the_new_weight(mesh_twin: MeshTwin) -> None:
-    done = mesh_twin.canary("--verify", "1000")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert re.search(r"^\s+\d+ 1\.0\.0$", done.stdout, re.M) and re.search(r"^\s+\d+ 2\.0\.0$", done.stdout, re.M)
-    assert "weight 50" in done.stdout and "-> consistent" in done.stdout
-
-
-def test_canary_without_a_running_twin_exits_3(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "local", "canary", "--state-dir", str(tmp_path), "--verify", "10"],
-                          cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 3
-    assert "not running" in done.stderr
-
-
-def test_stopping_the_twin_leaves_no_envoy_postgres_or_service_process(mesh_twin: MeshTwin) -> None:
+def _check_stop_leaves_nothing(mesh_twin: MeshTwin) -> None:
+    """Ctrl-C stops Envoy, the service processes and PostgreSQL with everything else (psutil checks the children)."""
     import psutil
 
     names = set()
@@ -247,4 +239,11 @@ def test_stopping_the_twin_leaves_no_envoy_postgres_or_service_process(mesh_twin
             continue
     assert any("envoy" in n for n in names) and any("services.myapp" in n for n in names), names
     assert any("postgres" in n for n in names), names
-    assert mesh_twin.twin.stop() == 0  # Ctrl-C; fails if any child survives
+    assert mesh_twin.twin.stop() == 0  # fails if any child survives
+
+
+def test_canary_without_a_running_twin_exits_3(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "local", "canary", "--state-dir", str(tmp_path), "--verify", "10"],
+                          cwd=PROJECT_DIR, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 3
+    assert "not running" in done.stderr
