@@ -663,6 +663,8 @@ class _Handler(BaseHTTPRequestHandler):
 class GatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # socketserver's default listen backlog is 5: a burst of concurrent clients got connection resets.
+    request_queue_size = 256
 
     def __init__(self, gateway: Gateway, port: int = 0) -> None:
         self.gateway = gateway
