@@ -17,7 +17,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.kube import ISTIO_INJECTION, image_ref, k8s_opts, pod_spec, service_container, zero_downtime_strategy
+from infra.kube import ISTIO_INJECTION, deployment_spec, image_ref, k8s_opts, service_container
 from mesh.canary import CanarySettings, RetrySettings, destination_rule, peer_authentication, virtual_service
 from mesh.common import Manifest
 from mesh.gateway import IngressSettings
@@ -104,21 +104,8 @@ class CanaryApp(pulumi.ComponentResource):
                 f"{name}-{version}",
                 metadata={"name": settings.deployment_name(version), "namespace": settings.namespace,
                           "labels": labels},
-                spec={
-                    "replicas": replicas,
-                    "revisionHistoryLimit": 3,
-                    "selector": {"matchLabels": labels},
-                    "strategy": zero_downtime_strategy(),
-                    "template": {
-                        "metadata": {
-                            "labels": labels,
-                            # The app starts serving only once its sidecar can carry traffic.
-                            "annotations": {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
-                                            "kubectl.kubernetes.io/default-container": settings.app},
-                        },
-                        "spec": pod_spec(container, service_account=settings.app),
-                    },
-                },
+                spec=deployment_spec(labels=labels, replicas=replicas, container=container,
+                                     service_account=settings.app),
                 opts=k8s_opts(args.provider, self, [self.ns, self.service_account]),
             )
         return deployments

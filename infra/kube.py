@@ -145,6 +145,26 @@ def zero_downtime_strategy() -> dict[str, Any]:
     return {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
 
 
+def deployment_spec(*, labels: Mapping[str, str], replicas: int, container: dict[str, Any],
+                    service_account: str) -> dict[str, Any]:
+    """A meshed Deployment's spec: zero-downtime rollouts, and the app held until its sidecar carries traffic
+    (it must not serve, or connect to its database, before the proxy is up)."""
+    return {
+        "replicas": replicas,
+        "revisionHistoryLimit": 3,
+        "selector": {"matchLabels": dict(labels)},
+        "strategy": zero_downtime_strategy(),
+        "template": {
+            "metadata": {
+                "labels": dict(labels),
+                "annotations": {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
+                                "kubectl.kubernetes.io/default-container": container["name"]},
+            },
+            "spec": pod_spec(container, service_account=service_account),
+        },
+    }
+
+
 def image_ref(repository: pulumi.Input[str], tag: str) -> pulumi.Output[str]:
     """`<repository>:<tag>`, the only way images are referenced."""
     return pulumi.Output.concat(repository, ":", tag)

@@ -35,14 +35,7 @@ from infra.database import (
     secret_env,
 )
 from infra.dynamo import create_table
-from infra.kube import (
-    ISTIO_INJECTION,
-    image_ref,
-    k8s_opts,
-    pod_spec,
-    service_container,
-    zero_downtime_strategy,
-)
+from infra.kube import ISTIO_INJECTION, deployment_spec, image_ref, k8s_opts, service_container
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
 from infra.packaging import code_archive
 from mesh.common import Manifest, deployment_name
@@ -517,21 +510,8 @@ class ShopServices(pulumi.ComponentResource):
                 f"{name}-{svc.name}",
                 metadata={"name": deployment_name(svc.name, SHOP_VERSION), "namespace": settings.namespace,
                           "labels": labels},
-                spec={
-                    "replicas": SERVICE_REPLICAS,
-                    "revisionHistoryLimit": 3,
-                    "selector": {"matchLabels": labels},
-                    "strategy": zero_downtime_strategy(),
-                    "template": {
-                        "metadata": {
-                            "labels": labels,
-                            # The app connects to the database at start: only once its sidecar carries traffic.
-                            "annotations": {"proxy.istio.io/config": '{"holdApplicationUntilProxyStarts": true}',
-                                            "kubectl.kubernetes.io/default-container": svc.name},
-                        },
-                        "spec": pod_spec(self._container(svc), service_account=svc.service_account),
-                    },
-                },
+                spec=deployment_spec(labels=labels, replicas=SERVICE_REPLICAS, container=self._container(svc),
+                                     service_account=svc.service_account),
                 # After the database exists (an RDS instance takes minutes; the rollout would time out waiting).
                 opts=self._opts([self.service_accounts[svc.name], self.credentials, *self.database.ready,
                                  *self.args.cluster.mesh_ready]),
