@@ -35,7 +35,7 @@ def start(state: Path) -> tuple[subprocess.Popen[bytes], Path, float, float]:
                                  "--aws-port", "0", "--no-watch"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     while True:
         text = log.read_text(errors="replace")
-        found = re.search(r"ready in ([\d.]+) s", text)
+        found = re.search(r"\[twin\] ready in ([\d.]+) s", text)
         if found:
             return proc, log, float(found[1]), time.monotonic() - t0
         if proc.poll() is not None:

@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ class AwsEngine:
         self.buckets: list[str] = []
         self.queues: dict[str, str] = {}   # graph queue URL -> emulator queue URL
         self.secret_arns: dict[str, str] = {}  # graph secret ARN -> emulator secret ARN
+        self._clients: dict[str, Any] = {}
+        self._clients_lock = threading.Lock()
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def start(self, *, wait: bool = True) -> None:
@@ -122,9 +125,22 @@ class AwsEngine:
                                   quiet=lambda line: bool(_ACCESS_LOG.match(line)))
         if wait:
             self.wait_ready()
+        else:
+            threading.Thread(target=self._warm, name="moto-warm", daemon=True).start()
 
     def wait_ready(self) -> None:
         wait_for_http(f"{self.url}/moto-api/", timeout=30, proc=self.proc)
+
+    def _warm(self) -> None:
+        """moto imports a service's backend on its first request: make those while the graph is captured."""
+        try:
+            self.wait_ready()
+            self.client("dynamodb").list_tables()
+            self.client("s3").list_buckets()
+            self.client("sqs").list_queues()
+            self.client("secretsmanager").list_secrets()
+        except Exception as exc:  # only an optimisation; deploy reports real failures
+            self.sink.write("moto", f"warm-up skipped: {exc!r}", console=False)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -132,10 +148,16 @@ class AwsEngine:
             self.proc = None
 
     def client(self, service: str) -> Any:
-        return client(service, self.url, self.region)
+        with self._clients_lock:
+            if service not in self._clients:
+                self._clients[service] = client(service, self.url, self.region)
+            return self._clients[service]
 
     # --- deploy ------------------------------------------------------------------------------------------------
     def deploy(self, graph: Graph) -> None:
+        if graph.region != self.region:
+            with self._clients_lock:
+                self._clients.clear()  # the warm-up's clients were for the default region
         self.region = graph.region
         ddb, s3, sqs, sm = (self.client(s) for s in ("dynamodb", "s3", "sqs", "secretsmanager"))
         for res in graph.of_type(TABLE):

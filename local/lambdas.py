@@ -385,6 +385,11 @@ class LambdaEngine:
         self.functions: dict[str, FunctionRuntime] = {}
         self.warnings: list[str] = []
 
+    def start_fork_server(self) -> None:
+        """Start the fork server (it imports the libraries in the background); deploy does it if not done."""
+        if self.use_fork_server and self.fork_server is None:
+            self.fork_server = ForkServer(self.sink)
+
     @staticmethod
     def specs(graph: Graph) -> list[FunctionSpec]:
         return [FunctionSpec.from_resource(r) for r in graph.of_type(FUNCTION)]
@@ -400,8 +405,8 @@ class LambdaEngine:
     def deploy(self, graph: Graph, *, aws_endpoint: str, translations: dict[str, str]) -> None:
         self.warnings = self.check(graph)
         specs = self.specs(graph)
-        if specs and self.use_fork_server:
-            self.fork_server = ForkServer(self.sink)
+        if specs:
+            self.start_fork_server()
         for spec in specs:
             self.functions[spec.name] = FunctionRuntime(spec, self.sink, aws_endpoint=aws_endpoint,
                                                         region=graph.region, translations=translations,

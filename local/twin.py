@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -139,6 +140,7 @@ class Twin:
         self._refuse_second_twin()
         self._started = True
         self.aws.start(wait=False)  # moto boots while the program runs under the mocks
+        self.lambdas.start_fork_server()  # and the Lambda fork server imports its libraries
         steps: list[str] = []
 
         def step(name: str, since: float) -> float:
@@ -159,24 +161,37 @@ class Twin:
             raise DeployError("the graph's wiring would fail in the cloud:\n  " + "\n  ".join(problems))
         for warning in LambdaEngine.check(graph):
             self.sink.write("twin", f"warning: {warning}")
-        self.aws.wait_ready()
-        mark = step("moto", mark)
-        self.aws.deploy(graph)
-        restored = self.aws.restore()
-        mark = step("data", mark)
-        self._data_loaded = True  # from here on, stopping snapshots the data (never before: it would erase it)
-        if restored:
-            self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
-        self.translations = self.aws.translations()
+        # PostgreSQL, services and the mesh need nothing from moto: they deploy while the data stores are made.
+        self.translations = {}
         context = EngineContext(self.sink, self.state_dir, self.aws.url, graph.region, self.translations, self.lambdas)
         engines_used = {p.engine for p in placements if p.action == "deployed"}
-        for engine in registry.PLUGINS:
-            if engine in engines_used:
-                plugin = registry.load_plugin(engine)(context)
-                plugin.deploy(graph)
-                self.plugins.append(plugin)
-                self.config_hooks.append(plugin.reconfigure)
-                mark = step(plugin.name, mark)
+
+        def deploy_plugins() -> list[str]:
+            timings, since = [], time.monotonic()
+            for engine in registry.PLUGINS:
+                if engine in engines_used:
+                    plugin = registry.load_plugin(engine)(context)
+                    self.plugins.append(plugin)  # before deploy: a half-deployed plugin is stopped too
+                    plugin.deploy(graph)
+                    self.config_hooks.append(plugin.reconfigure)
+                    now = time.monotonic()
+                    timings.append(f"{plugin.name} {now - since:.1f} s")
+                    since = now
+            return timings
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plugins") as pool:
+            plugins_done = pool.submit(deploy_plugins)
+            self.aws.wait_ready()
+            mark = step("moto", mark)
+            self.aws.deploy(graph)
+            restored = self.aws.restore()
+            mark = step("data", mark)
+            self._data_loaded = True  # from here on, stopping snapshots the data (never before: it would erase it)
+            if restored:
+                self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
+            self.translations.update(self.aws.translations())
+            steps.extend(f"{t} (in parallel)" for t in plugins_done.result())
+            mark = step("plugins done", mark)
         self.lambdas.deploy(graph, aws_endpoint=self.aws.url, translations=self.translations)
         mark = step(f"{len(self.lambdas.functions)} functions", mark)
         self.gateway.deploy(graph)

@@ -119,7 +119,7 @@ def start_twin(state_dir: Path, *, program: Path | None = None, extra: tuple[str
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the twin exited with {proc.returncode}:\n{twin.output()[-4000:]}")
-        if "ready in" in twin.output() and (state_dir / "endpoints.json").exists():
+        if "[twin] ready in" in twin.output() and (state_dir / "endpoints.json").exists():
             twin.endpoints = json.loads((state_dir / "endpoints.json").read_text())
             return twin
         time.sleep(0.1)
