@@ -275,21 +275,36 @@ class Twin:
         self._stop_watch.set()
         if not self._started:
             return
+        steps: list[str] = []
+        mark = time.monotonic()
+
+        def step(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            steps.append(f"{name} {now - mark:.1f} s")
+            mark = now
+
         self.s3events.stop()
         self.gateway.stop()
+        step("gateway+events")
         self.lambdas.stop()
+        step("functions")
         for plugin in reversed(self.plugins):
             try:
                 plugin.stop()
             except Exception as exc:
                 self.sink.write("twin", f"stopping {plugin.name} failed: {exc!r}")
+            step(plugin.name)
         try:
             if self._data_loaded and self.aws.proc is not None and self.aws.proc.poll() is None:
                 counts = self.aws.snapshot()
                 self.sink.write("twin", "snapshot " + (", ".join(f"{k} ({n})" for k, n in counts.items()) or "empty")
                                 + f" -> {self.aws.data_dir}")
+                step("snapshot")
         finally:
             self.aws.stop()
+            step("moto")
+            self.sink.write("twin", "stop: " + ", ".join(steps))
             (self.state_dir / TWIN_FILE).unlink(missing_ok=True)
             self._started = False
             self._data_loaded = False
