@@ -161,37 +161,33 @@ class Twin:
             raise DeployError("the graph's wiring would fail in the cloud:\n  " + "\n  ".join(problems))
         for warning in LambdaEngine.check(graph):
             self.sink.write("twin", f"warning: {warning}")
-        # PostgreSQL, services and the mesh need nothing from moto: they deploy while the data stores are made.
+        # PostgreSQL, services and the mesh need nothing from moto, so moto's stores are made meanwhile. The plugins
+        # deploy on the main thread: a child may die with the thread that started it (Envoy's launcher asks for
+        # a parent-death signal), and a pool thread ends when its work does.
         self.translations = {}
         context = EngineContext(self.sink, self.state_dir, self.aws.url, graph.region, self.translations, self.lambdas)
         engines_used = {p.engine for p in placements if p.action == "deployed"}
 
-        def deploy_plugins() -> list[str]:
-            timings, since = [], time.monotonic()
+        def make_data_stores() -> dict[str, int]:
+            self.aws.wait_ready()
+            self.aws.deploy(graph)
+            return self.aws.restore()
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto-deploy") as pool:
+            data_done = pool.submit(make_data_stores)
             for engine in registry.PLUGINS:
                 if engine in engines_used:
                     plugin = registry.load_plugin(engine)(context)
                     self.plugins.append(plugin)  # before deploy: a half-deployed plugin is stopped too
                     plugin.deploy(graph)
                     self.config_hooks.append(plugin.reconfigure)
-                    now = time.monotonic()
-                    timings.append(f"{plugin.name} {now - since:.1f} s")
-                    since = now
-            return timings
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="plugins") as pool:
-            plugins_done = pool.submit(deploy_plugins)
-            self.aws.wait_ready()
-            mark = step("moto", mark)
-            self.aws.deploy(graph)
-            restored = self.aws.restore()
-            mark = step("data", mark)
+                    mark = step(f"{plugin.name}", mark)
+            restored = data_done.result()
             self._data_loaded = True  # from here on, stopping snapshots the data (never before: it would erase it)
-            if restored:
-                self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
-            self.translations.update(self.aws.translations())
-            steps.extend(f"{t} (in parallel)" for t in plugins_done.result())
-            mark = step("plugins done", mark)
+            mark = step("moto stores (in parallel)", mark)
+        if restored:
+            self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
+        self.translations.update(self.aws.translations())
         self.lambdas.deploy(graph, aws_endpoint=self.aws.url, translations=self.translations)
         mark = step(f"{len(self.lambdas.functions)} functions", mark)
         self.gateway.deploy(graph)
