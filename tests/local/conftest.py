@@ -103,12 +103,14 @@ def _wait_exit(proc: psutil.Process, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def start_twin(state_dir: Path, *, program: Path | None = None, extra: tuple[str, ...] = ()) -> RunningTwin:
+def start_twin(state_dir: Path, *, program: Path | None = None, extra: tuple[str, ...] = (),
+               watch: bool = False) -> RunningTwin:
+    """`python -m local up` on free ports; the stack-file watcher is off unless a test changes the config."""
     state_dir.mkdir(parents=True, exist_ok=True)
     (state_dir / "endpoints.json").unlink(missing_ok=True)
     log = state_dir / f"console-{time.monotonic_ns()}.log"
     argv = [sys.executable, "-m", "local", "up", "--state-dir", str(state_dir), "--port", "0", "--aws-port", "0",
-            "--no-watch", *extra]
+            *([] if watch else ["--no-watch"]), *extra]
     if program is not None:
         argv += ["--program", str(program)]
     with open(log, "wb") as out:

@@ -26,7 +26,7 @@ import requests
 
 from infra.config import PROJECT_DIR
 from local.mesh import binomial_interval
-from tests.local.conftest import READY_TIMEOUT, RunningTwin
+from tests.local.conftest import RunningTwin, start_twin
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-mesh-twin")]
 
@@ -55,25 +55,8 @@ class MeshTwin:
 
 
 def _start_watching(state_dir: Path, config_dir: Path) -> RunningTwin:
-    """`python -m local up` with the stack-file watcher on (the shared `start_twin` turns it off)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    log = state_dir / "console.log"
-    argv = [sys.executable, "-m", "local", "up", "--state-dir", str(state_dir), "--port", "0", "--aws-port", "0",
-            "--config-dir", str(config_dir)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(argv, cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    twin = RunningTwin(proc, state_dir, log, {})
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the twin exited with {proc.returncode}:\n{twin.output()[-4000:]}")
-        if "[twin] ready in" in twin.output() and (state_dir / "endpoints.json").exists():
-            twin.endpoints = json.loads((state_dir / "endpoints.json").read_text())
-            return twin
-        time.sleep(0.1)
-    twin.stop()
-    raise TimeoutError(f"the twin was not ready within {READY_TIMEOUT} s:\n{twin.output()[-4000:]}")
+    """`python -m local up` with the stack-file watcher on, reading the stack file from `config_dir`."""
+    return start_twin(state_dir, extra=("--config-dir", str(config_dir)), watch=True)
 
 
 @pytest.fixture(scope="module")
