@@ -255,8 +255,7 @@ class EnvoyProcess:
 
     def stats(self) -> dict[str, Any]:
         """Counters, gauges and text readouts by name (``/stats?format=json``), histograms left out."""
-        body = json.loads(self._admin_get("/stats?format=json"))
-        return {item["name"]: item["value"] for item in body.get("stats", []) if "name" in item}
+        return admin_stats(self.admin_url)
 
     def cluster_stats(self, cluster: str) -> dict[str, Any]:
         """Stats of one cluster with the ``cluster.<name>.`` prefix removed (names contain dots)."""
@@ -266,19 +265,7 @@ class EnvoyProcess:
     def histograms(self) -> dict[str, Any]:
         """Cumulative quantiles per histogram, e.g. ``h["cluster.<name>.upstream_rq_time"][99.0]`` in ms
         (``None`` while a histogram has no samples)."""
-        body = json.loads(self._admin_get("/stats?format=json&histogram_buckets=none"))
-        out: dict[str, Any] = {}
-        for item in body.get("stats", []):
-            hist = item.get("histograms")
-            if not hist:
-                continue
-            quantiles = hist.get("supported_quantiles", [])
-            for entry in hist.get("computed_quantiles", []):
-                out[entry["name"]] = {
-                    float(q): values.get("cumulative")
-                    for q, values in zip(quantiles, entry.get("values", []), strict=False)
-                }
-        return out
+        return admin_quantiles(self.admin_url)
 
     def config_dump(self) -> dict[str, Any]:
         return dict(json.loads(self._admin_get("/config_dump")))
@@ -290,11 +277,7 @@ class EnvoyProcess:
             return ""
 
     def _admin_get(self, path: str) -> str:
-        try:
-            with urllib.request.urlopen(self.admin_url + path, timeout=5) as response:
-                return str(response.read().decode())
-        except (urllib.error.URLError, OSError) as exc:
-            raise EnvoyError(f"admin {path}: {exc}") from exc
+        return admin_get(self.admin_url, path)
 
     def _check_alive(self) -> None:
         if self._proc is None:
@@ -303,3 +286,35 @@ class EnvoyProcess:
         if code is not None:
             self._proc = None
             raise EnvoyError(f"Envoy exited with code {code}\n{self.log_tail()}")
+
+
+def admin_get(admin_url: str, path: str) -> str:
+    """GET an admin API path of a running Envoy (this process's or another's, e.g. `python -m local canary`)."""
+    try:
+        with urllib.request.urlopen(admin_url + path, timeout=5) as response:
+            return str(response.read().decode())
+    except (urllib.error.URLError, OSError) as exc:
+        raise EnvoyError(f"admin {path}: {exc}") from exc
+
+
+def admin_stats(admin_url: str) -> dict[str, Any]:
+    """Counters, gauges and text readouts by name (``/stats?format=json``), histograms left out."""
+    body = json.loads(admin_get(admin_url, "/stats?format=json"))
+    return {item["name"]: item["value"] for item in body.get("stats", []) if "name" in item}
+
+
+def admin_quantiles(admin_url: str) -> dict[str, dict[float, float | None]]:
+    """Cumulative quantiles per histogram in ms (``None`` while a histogram has no samples)."""
+    body = json.loads(admin_get(admin_url, "/stats?format=json&histogram_buckets=none"))
+    out: dict[str, dict[float, float | None]] = {}
+    for item in body.get("stats", []):
+        hist = item.get("histograms")
+        if not hist:
+            continue
+        quantiles = hist.get("supported_quantiles", [])
+        for entry in hist.get("computed_quantiles", []):
+            out[entry["name"]] = {
+                float(q): values.get("cumulative")
+                for q, values in zip(quantiles, entry.get("values", []), strict=False)
+            }
+    return out

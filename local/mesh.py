@@ -23,7 +23,6 @@ import math
 import re
 import threading
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from local.envoy import EnvoyError, EnvoyProcess
+from local.envoy import EnvoyError, EnvoyProcess, admin_quantiles, admin_stats
 from local.processes import LOOPBACK, free_port
 from mesh.common import MESH_GATEWAY
 from mesh.envoy import ListenerSpec, ServiceRef, UnsupportedSpec, Workload, cluster_name, endpoints_for, qualify_host
@@ -320,32 +319,6 @@ def load_balancer_hostnames(graph: Graph) -> set[str]:
 def read_state(state_dir: Path) -> dict[str, Any] | None:
     path = state_dir / MESH_FILE
     return json.loads(path.read_text()) if path.exists() else None
-
-
-def _admin_json(admin_url: str, path: str) -> dict[str, Any]:
-    with urllib.request.urlopen(admin_url + path, timeout=5) as response:
-        return dict(json.loads(response.read().decode()))
-
-
-def admin_stats(admin_url: str) -> dict[str, Any]:
-    """Counters and gauges by name from a running Envoy's admin API."""
-    body = _admin_json(admin_url, "/stats?format=json")
-    return {item["name"]: item["value"] for item in body.get("stats", []) if "name" in item}
-
-
-def admin_quantiles(admin_url: str) -> dict[str, dict[float, float | None]]:
-    """Cumulative quantiles per histogram (ms), `None` while a histogram has no samples."""
-    body = _admin_json(admin_url, "/stats?format=json&histogram_buckets=none")
-    out: dict[str, dict[float, float | None]] = {}
-    for item in body.get("stats", []):
-        hist = item.get("histograms")
-        if not hist:
-            continue
-        quantiles = hist.get("supported_quantiles", [])
-        for entry in hist.get("computed_quantiles", []):
-            out[entry["name"]] = {float(q): v.get("cumulative")
-                                  for q, v in zip(quantiles, entry.get("values", []), strict=False)}
-    return out
 
 
 def per_version_stats(state: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uvicorn
 
-from services.myapp.log import configure_logging
+from services.common.logging import configure_logging
 from services.myapp.main import create_app
 from services.myapp.settings import get_settings
 
 
 def main() -> None:
     settings = get_settings()
-    configure_logging(settings.LOG_LEVEL)
+    configure_logging("myapp", settings.LOG_LEVEL)
     uvicorn.run(
         create_app(settings),
         host=settings.HOST,
