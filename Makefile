@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STACK ?= dev
-PACKAGES := $(wildcard infra functions mesh services local)
+PACKAGES := $(wildcard infra sim functions mesh services local)
 REQUIREMENTS := requirements-dev.txt requirements.txt functions/requirements.txt services/requirements.txt
 
 .PHONY: install test lint unit local bench clean

@@ -22,8 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from infra.graph import Graph, Resource
 from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process, wait_for_http
+from sim.capture import Graph, Resource
 
 TABLE = "aws:dynamodb/table:Table"
 BUCKETS = ("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")

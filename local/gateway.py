@@ -30,9 +30,10 @@ from typing import Any
 
 import jsonschema
 
-from infra.graph import ACCOUNT_ID, Graph, Resource
 from local.lambdas import InvokeResult, LambdaEngine
 from local.processes import LOOPBACK, LogSink
+from sim.account import ACCOUNT_ID
+from sim.capture import Graph, Resource
 
 REST_API = "aws:apigateway/restApi:RestApi"
 STAGE = "aws:apigateway/stage:Stage"

@@ -30,9 +30,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from infra.config import PROJECT_DIR
-from infra.graph import Graph, Resource
 from local.aws import DUMMY_CREDENTIALS
 from local.processes import LogSink, kill_process, pump, start_process, stop_process
+from sim.capture import Graph, Resource
 
 FUNCTION = "aws:lambda/function:Function"
 # Set by Lambda in every execution environment, the same for every function (the fork server's too).

@@ -36,8 +36,8 @@ from mesh.common import MESH_GATEWAY
 from mesh.envoy import ListenerSpec, ServiceRef, UnsupportedSpec, Workload, cluster_name, endpoints_for, qualify_host
 
 if TYPE_CHECKING:  # the `canary` command imports this module: keep it free of the twin's (boto3, pulumi) imports
-    from infra.graph import Graph
     from local.twin import EngineContext
+    from sim.capture import Graph
 
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
 DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"

@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from infra.graph import Graph, Resource
 from local.lambdas import DeployError
 from local.postgres import LOOPBACK, PostgresServer
 from local.twin import EngineContext
+from sim.capture import Graph, Resource
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from infra.graph import Graph, Resource
 from local import aws, gateway, lambdas, s3events
+from sim.capture import Graph, Resource
 
 Detail = Callable[[Resource, Graph], str]
 

@@ -23,10 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from infra.graph import Graph
 from local.aws import BUCKETS, AwsEngine
 from local.lambdas import FunctionRuntime, InvokeResult, LambdaEngine
 from local.processes import LogSink
+from sim.capture import Graph
 
 NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"

@@ -28,12 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import PROJECT_DIR
-from infra.graph import Graph, Resource
 from local.lambdas import DeployError
 from local.postgres_engine import env_value, k8s_secrets
 from local.processes import LOOPBACK, free_port, start_process, stop_process
 from local.twin import EngineContext, translate
 from mesh.envoy import Workload
+from sim.capture import Graph, Resource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 CONFIG_MAP = "kubernetes:core/v1:ConfigMap"

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from infra.config import PROJECT_DIR, SECRET_KEYS, SECRET_MIN_LENGTH, stack_config_values
-from infra.graph import Graph, capture
+from sim.capture import Graph, capture
 
 Program = Callable[[], None]
 

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from infra.config import PROJECT_DIR
-from infra.graph import Graph
 from local import registry
 from local.aws import AwsEngine
 from local.gateway import GatewayEngine
@@ -28,6 +27,7 @@ from local.lambdas import DeployError, LambdaEngine
 from local.processes import LogSink
 from local.s3events import S3EventsEngine
 from local.stack import Program, capture_stack, main_program, stack_file
+from sim.capture import Graph
 
 ENDPOINTS_FILE = "endpoints.json"
 OUTPUTS_FILE = "outputs.json"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from infra.config import PROJECT_DIR, stack_config_values
-from infra.graph import Graph, capture
+from sim.capture import Graph, capture
 
 # Plaintext stand-ins for the stack's encrypted secrets (the CLI would decrypt the real ones).
 TEST_SECRETS = {"jwtSigningKey": "k" * 40, "dbPassword": "p" * 24}

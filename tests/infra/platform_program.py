@@ -11,8 +11,8 @@ import pulumi
 from infra import config
 from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
 from infra.config import stack_config_values
-from infra.graph import Graph, Resource, capture
 from infra.platform import Platform, platform_args
+from sim.capture import Graph, Resource, capture
 from tests.infra.conftest import TEST_SECRETS
 
 K8S_PROVIDER = "pulumi:providers:kubernetes"

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from infra.config import ConfigError
-from infra.graph import Graph, Resource
 from mesh.canary import CANARY_HEADER, CANARY_HEADER_VALUE, HEADER_ROUTE_NAME, SPLIT_ROUTE_NAME
 from mesh.common import MESH_GATEWAY
 from services.myapp.settings import Settings as MyappSettings
+from sim.capture import Graph, Resource
 from tests.infra.platform_program import (
     DEPLOYMENT,
     DESTINATION_RULE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, parse_stack_config, project_schema, stack_config_values
-from infra.graph import Graph
+from sim.capture import Graph
 from tests.infra.conftest import Capture
 
 
@@ -70,7 +70,7 @@ def test_bad_settings_fail_with_a_message_naming_the_keys(overrides: dict[str, o
 
 
 def test_bad_config_fails_the_program_before_anything_is_registered(program_graph: Capture) -> None:
-    from infra.graph import _RecordingMonitor
+    from sim.capture import _RecordingMonitor
 
     recorded: list[object] = []
     original = _RecordingMonitor.RegisterResource

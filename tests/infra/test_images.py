@@ -11,8 +11,9 @@ import pytest
 from functions.images.logic import derivative_keys
 from functions.images.settings import Env
 from infra.config import ConfigError, stack_config_values
-from infra.graph import ACCOUNT_ID, Graph, Resource, capture
 from infra.packaging import layer_dir
+from sim.account import ACCOUNT_ID
+from sim.capture import Graph, Resource, capture
 from tests.infra.conftest import TEST_SECRETS, Capture, run_main
 
 COMPONENT = "serverless-mesh:images:ImagePipeline"

@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from infra.graph import Graph, Resource
 from infra.platform import (
     CLUSTER_ADMIN_POLICY,
     ISTIO_CHARTS,
@@ -18,6 +17,7 @@ from infra.platform import (
     subnet_plan,
 )
 from mesh.gateway import IngressSettings
+from sim.capture import Graph, Resource
 from tests.infra.platform_program import (
     ISTIO_TYPES,
     K8S_PROVIDER,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from infra.graph import Graph
+from sim.capture import Graph
 
 
 def test_main_exports_cluster_kubeconfig_ingress_weight_and_repositories(dev_graph: Graph) -> None:

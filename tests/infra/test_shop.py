@@ -24,12 +24,12 @@ from functions.orders.settings import ReadEnv as OrdersReadEnv
 from infra import config, openapi
 from infra.api import HttpApi, HttpApiArgs
 from infra.config import ConfigError, stack_config_values
-from infra.graph import Graph, Resource, capture
 from infra.platform import Platform, platform_args
 from infra.shop import HANDLERS, Shop, check_shop_config, shop_args
 from services.inventory.settings import Settings as InventorySettings
 from services.notification.settings import Settings as NotificationSettings
 from services.product.settings import Settings as ProductSettings
+from sim.capture import Graph, Resource, capture
 from tests.infra.conftest import TEST_SECRETS
 
 FUNCTION = "aws:lambda/function:Function"

@@ -9,8 +9,8 @@ import pytest
 from functions.todos.permissions import TABLE_ACTIONS
 from functions.todos.settings import Env as TodosEnv
 from infra import openapi
-from infra.graph import Graph, Resource
 from infra.todos import HANDLERS
+from sim.capture import Graph, Resource
 from tests.infra.conftest import Capture
 
 FUNCTION = "aws:lambda/function:Function"

@@ -10,10 +10,10 @@ import psutil
 import pytest
 
 from infra.config import PROJECT_DIR, stack_config_values
-from infra.graph import Graph, capture
 from local.lambdas import DeployError, FunctionSpec, LambdaEngine, check_environment
 from local.registry import check_wiring
 from local.stack import program_file
+from sim.capture import Graph, capture
 from tests.local.conftest import PROGRAMS
 
 SECRETS = {"jwtSigningKey": "k" * 40, "dbPassword": "p" * 24}

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from infra.graph import Graph, Resource
 from local.lambdas import DeployError
 from local.mesh import MeshSpecs, binomial_interval, canary_split, load_balancer_hostnames, plain_numbers
 from local.postgres_engine import database_specs
 from local.services import DEPLOYMENT, deployment_specs, service_module
 from local.stack import capture_stack
 from mesh.envoy import ListenerSpec, translate
+from sim.capture import Graph, Resource
 
 
 @cache

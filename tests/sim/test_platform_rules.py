@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from infra.cloudrules import CloudRejection, check
-from infra.graph import Graph, Resource
+from sim.capture import Graph, Resource
+from sim.rules import CloudRejection, check
 from tests.infra.platform_program import (
     DEPLOYMENT,
     DESTINATION_RULE,
@@ -180,14 +180,3 @@ def test_ecr_repository_with_uppercase_name_is_rejected(graph: Graph) -> None:
     with pytest.raises(CloudRejection, match="breaks ECR's naming rules"):
         check(resource.type, resource.name, inputs)
 
-
-def test_session_context_of_an_assumed_role_is_its_iam_role() -> None:
-    from pulumi.runtime.mocks import MockCallArgs
-
-    from infra.graph import RecordingMocks
-
-    answer, failures = RecordingMocks("eu-west-1").call(MockCallArgs(
-        token="aws:iam/getSessionContext:getSessionContext",
-        args={"arn": "arn:aws:sts::123456789012:assumed-role/Deployer/ci-run-7"}, provider=""))
-    assert answer["issuerArn"] == "arn:aws:iam::123456789012:role/Deployer"
-    assert failures == []

@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from infra.cloudrules import CloudRejection, check
 from infra.config import stack_config_values
-from infra.graph import capture
 from infra.images import ImagePipeline, ImagePipelineArgs
+from sim.capture import capture
+from sim.rules import CloudRejection, check
 from tests.infra.conftest import TEST_SECRETS
 
 NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"

@@ -1,0 +1,257 @@
+"""The mock provider's answers: per resource type, the id and outputs AWS or Kubernetes would return.
+
+Outputs are the inputs plus what the provider computes (ARNs, URLs, autonamed physical names), deterministic so
+the twin finds the same names after a restart. Outputs for a new type are one `@outputs("<type token>")` function
+of the `Registration`, returning `(id, outputs)`; unlisted Kubernetes types get the object defaults and other
+unlisted types a generic ARN. `Resource.get(...)` reads of live objects are answered by `@reads` functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sim.account import ACCOUNT_ID, arn, suffix
+
+Answer = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource as the engine hands it to the provider."""
+
+    type: str
+    name: str
+    inputs: dict[str, Any]
+    region: str
+
+    @property
+    def auto(self) -> str:
+        """Pulumi's autoname: the logical name plus a (here deterministic) suffix."""
+        return f"{self.name}-{suffix(self.type + '::' + self.name)}"
+
+    @property
+    def physical_name(self) -> str:
+        """The `name` input, or the autoname when the program leaves it to Pulumi."""
+        return self.inputs.get("name") or self.auto  # type: ignore[no-any-return]
+
+    def arn(self, service: str, resource: str) -> str:
+        return arn(service, self.region, resource)
+
+
+Provider = Callable[[Registration], Answer]
+_BY_TYPE: dict[str, Provider] = {}
+Reader = Callable[[str, str], Answer]
+_READS: dict[str, Reader] = {}
+
+
+def outputs(*type_tokens: str) -> Callable[[Provider], Provider]:
+    def register(fn: Provider) -> Provider:
+        for token in type_tokens:
+            _BY_TYPE[token] = fn
+        return fn
+
+    return register
+
+
+def reads(type_token: str) -> Callable[[Reader], Reader]:
+    def register(fn: Reader) -> Reader:
+        _READS[type_token] = fn
+        return fn
+
+    return register
+
+
+def answer(registration: Registration) -> Answer:
+    """The (id, outputs) the provider returns for a new resource."""
+    provider = _BY_TYPE.get(registration.type)
+    if provider is None:
+        provider = _kubernetes_object if registration.type.startswith("kubernetes:") else _generic
+    return provider(registration)
+
+
+def read(type_token: str, name: str, resource_id: str, region: str) -> Answer:
+    """What a `Resource.get(...)` read of the live object `resource_id` returns."""
+    reader = _READS.get(type_token)
+    if reader is None:
+        raise NotImplementedError(f"the recording mock reads no {type_token} ({name}); add it in sim/outputs.py")
+    return reader(resource_id, region)
+
+
+def _generic(r: Registration) -> Answer:
+    out = dict(r.inputs)
+    if "arn" not in out:
+        out["arn"] = r.arn(r.type.split(":")[1].split("/")[0], f"{r.name}/{suffix(r.auto)}")
+    if r.type.startswith("aws:") and "name" in out:
+        out["name"] = r.physical_name
+    return f"{r.name}-{suffix(r.auto)}", out
+
+
+# --- Kubernetes ---------------------------------------------------------------------------------------------
+def _kubernetes_object(r: Registration) -> Answer:
+    meta = dict(r.inputs.get("metadata") or {})
+    meta.setdefault("name", r.auto)
+    rid = f"{meta.get('namespace', 'default')}/{meta['name']}" if meta.get("namespace") else meta["name"]
+    return rid, {**r.inputs, "metadata": meta}
+
+
+def _load_balancer_status(obj_name: str, seed: str, region: str) -> dict[str, Any]:
+    host = f"{obj_name}-{suffix(seed)}.elb.{region}.amazonaws.com"
+    return {"loadBalancer": {"ingress": [{"hostname": host}]}}
+
+
+@outputs("kubernetes:core/v1:Service")
+def _service(r: Registration) -> Answer:
+    rid, out = _kubernetes_object(r)
+    if (out.get("spec") or {}).get("type") == "LoadBalancer":
+        out["status"] = _load_balancer_status(out["metadata"]["name"], r.auto, r.region)
+    return rid, out
+
+
+@reads("kubernetes:core/v1:Service")
+def _read_service(resource_id: str, region: str) -> Answer:
+    # The program reads one live object: the Service the Istio gateway chart creates, for its load balancer.
+    namespace, _, obj_name = resource_id.rpartition("/")
+    return resource_id, {"metadata": {"name": obj_name, "namespace": namespace or "default"},
+                         "spec": {"type": "LoadBalancer"},
+                         "status": _load_balancer_status(obj_name, resource_id, region)}
+
+
+@outputs("kubernetes:helm.sh/v3:Release")
+def _helm_release(r: Registration) -> Answer:
+    rid, out = _kubernetes_object(r)
+    out.setdefault("name", r.auto)
+    out["status"] = {"name": out["name"], "namespace": out.get("namespace", "default"),
+                     "status": "deployed", "version": out.get("version")}
+    return rid, out
+
+
+# --- S3, IAM ------------------------------------------------------------------------------------------------
+@outputs("aws:s3/bucket:Bucket", "aws:s3/bucketV2:BucketV2")
+def _bucket(r: Registration) -> Answer:
+    bucket = r.inputs.get("bucket") or r.auto.lower()
+    return bucket, {**r.inputs, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}",
+                    "bucketRegionalDomainName": f"{bucket}.s3.{r.region}.amazonaws.com"}
+
+
+@outputs("aws:iam/role:Role")
+def _role(r: Registration) -> Answer:
+    name = r.physical_name
+    return name, {**r.inputs, "name": name, "arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}"}
+
+
+@outputs("aws:iam/policy:Policy")
+def _policy(r: Registration) -> Answer:
+    name = r.physical_name
+    policy_arn = f"arn:aws:iam::{ACCOUNT_ID}:policy/{name}"
+    return policy_arn, {**r.inputs, "name": name, "arn": policy_arn}
+
+
+@outputs("aws:iam/openIdConnectProvider:OpenIdConnectProvider")
+def _oidc_provider(r: Registration) -> Answer:
+    host = str(r.inputs.get("url", "")).removeprefix("https://")
+    provider_arn = f"arn:aws:iam::{ACCOUNT_ID}:oidc-provider/{host}"
+    return provider_arn, {**r.inputs, "arn": provider_arn}
+
+
+# --- Lambda, DynamoDB, logs, SQS, Secrets Manager -----------------------------------------------------------
+@outputs("aws:lambda/function:Function")
+def _function(r: Registration) -> Answer:
+    name = r.physical_name
+    fn_arn = r.arn("lambda", f"function:{name}")
+    invoke = f"arn:aws:apigateway:{r.region}:lambda:path/2015-03-31/functions/{fn_arn}/invocations"
+    return name, {**r.inputs, "name": name, "arn": fn_arn, "qualifiedArn": f"{fn_arn}:$LATEST",
+                  "version": "$LATEST", "invokeArn": invoke}
+
+
+@outputs("aws:lambda/layerVersion:LayerVersion")
+def _layer_version(r: Registration) -> Answer:
+    layer = r.inputs.get("layerName") or r.auto
+    version_arn = r.arn("lambda", f"layer:{layer}:1")
+    return version_arn, {**r.inputs, "arn": version_arn, "version": "1", "layerArn": r.arn("lambda", f"layer:{layer}")}
+
+
+@outputs("aws:dynamodb/table:Table")
+def _table(r: Registration) -> Answer:
+    name = r.physical_name
+    return name, {**r.inputs, "name": name, "arn": r.arn("dynamodb", f"table/{name}")}
+
+
+@outputs("aws:cloudwatch/logGroup:LogGroup")
+def _log_group(r: Registration) -> Answer:
+    name = r.physical_name
+    return name, {**r.inputs, "name": name, "arn": r.arn("logs", f"log-group:{name}")}
+
+
+@outputs("aws:sqs/queue:Queue")
+def _queue(r: Registration) -> Answer:
+    name = r.physical_name
+    url = f"https://sqs.{r.region}.amazonaws.com/{ACCOUNT_ID}/{name}"
+    return url, {**r.inputs, "name": name, "arn": r.arn("sqs", name), "url": url}
+
+
+@outputs("aws:secretsmanager/secret:Secret")
+def _secret(r: Registration) -> Answer:
+    name = r.physical_name
+    secret_arn = r.arn("secretsmanager", f"secret:{name}-AbCdEf")
+    return secret_arn, {**r.inputs, "name": name, "arn": secret_arn}
+
+
+# --- API Gateway --------------------------------------------------------------------------------------------
+@outputs("aws:apigateway/restApi:RestApi")
+def _rest_api(r: Registration) -> Answer:
+    api_id = suffix(r.auto) + "abc"
+    return api_id, {**r.inputs, "name": r.physical_name, "rootResourceId": f"{api_id}root",
+                    "executionArn": r.arn("execute-api", api_id)}
+
+
+@outputs("aws:apigateway/stage:Stage")
+def _stage(r: Registration) -> Answer:
+    api, stage = str(r.inputs.get("restApi")), str(r.inputs.get("stageName"))
+    return f"ags-{api}-{stage}", {**r.inputs,
+                                  "invokeUrl": f"https://{api}.execute-api.{r.region}.amazonaws.com/{stage}",
+                                  "executionArn": r.arn("execute-api", f"{api}/{stage}")}
+
+
+# --- ECR, EKS, EC2 ------------------------------------------------------------------------------------------
+@outputs("aws:ecr/repository:Repository")
+def _repository(r: Registration) -> Answer:
+    name = r.physical_name
+    return name, {**r.inputs, "name": name, "arn": r.arn("ecr", f"repository/{name}"),
+                  "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{r.region}.amazonaws.com/{name}"}
+
+
+@outputs("aws:eks/cluster:Cluster")
+def _cluster(r: Registration) -> Answer:
+    name, seed = r.physical_name, suffix(r.auto)
+    vpc_config = {**(r.inputs.get("vpcConfig") or {}), "clusterSecurityGroupId": f"sg-{seed}",
+                  "vpcId": f"vpc-{suffix(r.auto + 'vpc')}"}
+    return name, {**r.inputs, "name": name, "arn": r.arn("eks", f"cluster/{name}"),
+                  "endpoint": f"https://{seed.upper()}.gr7.{r.region}.eks.amazonaws.com",
+                  "certificateAuthority": {"data": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg=="},
+                  "identities": [{"oidcs": [{"issuer": f"https://oidc.eks.{r.region}.amazonaws.com/id/{seed}"}]}],
+                  "version": r.inputs.get("version"), "vpcConfig": vpc_config}
+
+
+@outputs("aws:ec2/vpcEndpoint:VpcEndpoint")
+def _vpc_endpoint(r: Registration) -> Answer:
+    # A gateway endpoint's routes target the service's managed prefix list.
+    seed = suffix(r.auto)
+    return f"vpce-{seed}", {**r.inputs, "prefixListId": f"pl-{seed}",
+                            "arn": r.arn("ec2", f"vpc-endpoint/vpce-{seed}")}
+
+
+# --- RDS ----------------------------------------------------------------------------------------------------
+@outputs("aws:rds/subnetGroup:SubnetGroup")
+def _db_subnet_group(r: Registration) -> Answer:
+    group = r.physical_name.lower()  # RDS lowercases subnet group names
+    return group, {**r.inputs, "name": group, "arn": r.arn("rds", f"subgrp:{group}")}
+
+
+@outputs("aws:rds/instance:Instance")
+def _db_instance(r: Registration) -> Answer:
+    ident = r.inputs.get("identifier") or r.auto
+    address = f"{ident}.abc123.{r.region}.rds.amazonaws.com"
+    return ident, {**r.inputs, "identifier": ident, "address": address, "endpoint": f"{address}:5432",
+                   "port": r.inputs.get("port") or 5432, "arn": r.arn("rds", f"db:{ident}")}

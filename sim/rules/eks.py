@@ -1,0 +1,73 @@
+"""EKS: clusters, managed node groups, access entries and access policy associations."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sim.rules.core import CloudRejection, rule, whole
+
+_IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
+EKS_LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
+EKS_AMI_TYPES = {"AL2023_ARM_64_STANDARD", "AL2023_x86_64_STANDARD", "AL2023_ARM_64_NVIDIA", "AL2023_x86_64_NVIDIA",
+                 "AL2023_x86_64_NEURON", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64", "CUSTOM"}
+_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
+
+
+@rule("aws:eks/cluster:Cluster")
+def _eks_cluster(inputs: dict[str, Any]) -> None:
+    if not re.match(r"^1\.\d{2}$", str(inputs.get("version") or "")):
+        raise CloudRejection(f"version {inputs.get('version')!r} is not a Kubernetes minor version like 1.33")
+    if not str(inputs.get("roleArn") or "").startswith("arn:aws:iam::"):
+        raise CloudRejection(f"roleArn {inputs.get('roleArn')!r} is not an IAM role ARN")
+    subnets = (inputs.get("vpcConfig") or {}).get("subnetIds") or []
+    if len(subnets) < 2:
+        raise CloudRejection("EKS needs subnets in at least two availability zones")
+    mode = (inputs.get("accessConfig") or {}).get("authenticationMode", "CONFIG_MAP")
+    if mode not in ("API", "API_AND_CONFIG_MAP", "CONFIG_MAP"):
+        raise CloudRejection(f"accessConfig.authenticationMode {mode!r}")
+    unknown = set(inputs.get("enabledClusterLogTypes") or []) - EKS_LOG_TYPES
+    if unknown:
+        raise CloudRejection(f"unknown log types {sorted(unknown)}")
+
+
+@rule("aws:eks/nodeGroup:NodeGroup")
+def _eks_node_group(inputs: dict[str, Any]) -> None:
+    ami = inputs.get("amiType")
+    if ami not in EKS_AMI_TYPES:
+        raise CloudRejection(f"amiType {ami!r} is not one of {sorted(EKS_AMI_TYPES)}")
+    types = inputs.get("instanceTypes") or []
+    if not types:
+        raise CloudRejection("instanceTypes is empty")
+    for instance_type in types:
+        arm = bool(_GRAVITON.match(instance_type))
+        if ami != "CUSTOM" and arm != ("ARM_64" in str(ami)):
+            raise CloudRejection(f"instance type {instance_type} ({'arm64' if arm else 'x86_64'}) "
+                                 f"cannot boot amiType {ami}")
+    scaling = inputs.get("scalingConfig") or {}
+    lo, want, hi = (whole(scaling.get(k)) for k in ("minSize", "desiredSize", "maxSize"))
+    if lo is None or want is None or hi is None or not 0 <= lo <= want <= hi or hi < 1:
+        raise CloudRejection(f"scalingConfig needs 0 <= minSize <= desiredSize <= maxSize and maxSize >= 1, "
+                             f"got {scaling}")
+    if not inputs.get("subnetIds"):
+        raise CloudRejection("subnetIds is empty")
+
+
+@rule("aws:eks/accessEntry:AccessEntry")
+def _eks_access_entry(inputs: dict[str, Any]) -> None:
+    principal = str(inputs.get("principalArn") or "")
+    if not _IAM_PRINCIPAL.match(principal):
+        raise CloudRejection(f"principalArn {principal!r} must be an IAM role or user ARN (not an STS session)")
+    if inputs.get("type", "STANDARD") not in ("STANDARD", "FARGATE_LINUX", "EC2_LINUX", "EC2_WINDOWS", "EC2"):
+        raise CloudRejection(f"type {inputs.get('type')!r}")
+
+
+@rule("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+def _eks_access_policy(inputs: dict[str, Any]) -> None:
+    if not str(inputs.get("policyArn") or "").startswith("arn:aws:eks::aws:cluster-access-policy/"):
+        raise CloudRejection(f"policyArn {inputs.get('policyArn')!r} is not an EKS access policy")
+    scope = inputs.get("accessScope") or {}
+    if scope.get("type") not in ("cluster", "namespace"):
+        raise CloudRejection(f"accessScope.type {scope.get('type')!r} is not cluster or namespace")
+    if scope.get("type") == "namespace" and not scope.get("namespaces"):
+        raise CloudRejection("a namespace access scope needs namespaces")
