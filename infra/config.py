@@ -6,7 +6,7 @@ frozen `StackConfig`. A bad value fails the preview with a message that names th
 allowed, before any resource is registered.
 
 `stack_config_values()` applies configuration exactly as the CLI does (Pulumi.yaml defaults, then
-`Pulumi.<stack>.yaml`, then overrides); the unit tests and the local twin use it, so no default is written twice.
+`Pulumi.<stack>.yaml`, then overrides) for whoever runs the program without the CLI, so no default is written twice.
 """
 
 from __future__ import annotations
@@ -276,7 +276,7 @@ def stack_config_values(
     """Pulumi.yaml defaults, then Pulumi.<stack>.yaml, then `overrides` (bare project keys or namespaced keys).
 
     Encrypted (`secure:`) stack values cannot be read without the stack's secrets provider; callers pass
-    plaintext stand-ins in `secrets` (tests, the local twin), and a secret still missing stays unset, as with
+    plaintext stand-ins in `secrets`, and a secret still missing stays unset, as with
     the CLI, so `config.require_secret` reports it.
     """
     def qualify(key: str) -> str:
@@ -325,7 +325,7 @@ def load() -> tuple[StackConfig, Secrets]:
         if spec.get("secret"):
             continue
         value = project_cfg.get(key)
-        # The CLI applies Pulumi.yaml defaults before the program runs; keep the same result under mocks.
+        # The CLI applies Pulumi.yaml defaults before the program runs; keep the same result without it.
         raw[key] = value if value is not None else (
             _as_engine_string(spec["default"]) if "default" in spec else None)
     raw["aws:region"] = pulumi.Config("aws").get("region") or "eu-west-1"

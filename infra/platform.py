@@ -1,9 +1,9 @@
 """`Platform`: where the mesh runs. A VPC and an EKS cluster (or an existing cluster from `kubeconfig`), the one
 Kubernetes provider everything in the cluster is created with, Istio from its Helm charts, and ECR repositories.
 
-Built from pulumi-aws resources rather than the pulumi-eks component so every piece is visible (and testable)
-under the mocks. Pure helpers (subnet plan, AMI type, kubeconfig document, Helm values, repository names) sit at
-module level and are tested without Pulumi.
+Built from pulumi-aws resources rather than the pulumi-eks component so every piece is a resource of its own, with
+its inputs in the program's graph (a remote component's children are opaque to it). Pure helpers (subnet plan,
+AMI type, kubeconfig document, Helm values, repository names) sit at module level and need no Pulumi engine.
 """
 
 from __future__ import annotations

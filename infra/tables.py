@@ -1,7 +1,7 @@
 """Key schemas of every DynamoDB table, written once.
 
-Pure data (no Pulumi, no boto3): the components build `aws.dynamodb.Table` from these, the tests and the
-local twin create the same tables in moto from them.
+Pure data (no Pulumi, no boto3): the components build `aws.dynamodb.Table` from these, and anything else that
+needs the same tables (the local twin) creates them from the same specs.
 """
 
 from __future__ import annotations
