@@ -80,6 +80,7 @@ def read(type_token: str, name: str, resource_id: str, region: str) -> Answer:
 
 
 def _generic(r: Registration) -> Answer:
+    """A type no function lists: its inputs, an ARN under the type's service, an AWS `name` input autonamed."""
     out = dict(r.inputs)
     if "arn" not in out:
         out["arn"] = r.arn(r.type.split(":")[1].split("/")[0], f"{r.name}/{suffix(r.auto)}")
@@ -90,6 +91,8 @@ def _generic(r: Registration) -> Answer:
 
 # --- Kubernetes ---------------------------------------------------------------------------------------------
 def _kubernetes_object(r: Registration) -> Answer:
+    """Any Kubernetes object: `metadata.name` autonamed as Pulumi does, the id `namespace/name` (or `name`).
+    A Kubernetes type listed here starts from this answer."""
     meta = dict(r.inputs.get("metadata") or {})
     meta.setdefault("name", r.auto)
     rid = f"{meta.get('namespace', 'default')}/{meta['name']}" if meta.get("namespace") else meta["name"]

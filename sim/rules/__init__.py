@@ -2,7 +2,7 @@
 resource, so a wiring bug fails a unit test or the twin's deploy the way it would fail `pulumi up`.
 
 A rule for a new type is one `@rule("<type token>")` function in its service's module; importing the module here
-registers it.
+registers it (a new service's module joins the import below).
 """
 
 from sim.rules import (  # noqa: F401  (imported to register their rules)
