@@ -833,3 +833,55 @@ def _k8s_secret(name: str, inputs: dict[str, Any]) -> None:
             raise reject(name, t, f"key {key!r} is not a valid Secret key")
         if not isinstance(value, str):
             raise reject(name, t, f"stringData.{key} must be a string, got {type(value).__name__}")
+
+
+# --- Container images (docker-build:index:Image) ---------------------------------------------------------
+# What the provider's Check and a push would refuse. Paths resolve against the project directory, where
+# `pulumi up` runs the provider. Platforms are the two the node groups can run (`nodeArchitecture`).
+_PROJECT_DIR = Path(__file__).resolve().parent.parent
+IMAGE_PLATFORMS = {"linux/arm64", "linux/amd64"}
+# Docker's reference grammar, restricted to a fully qualified, tagged name: `<registry host>/<path>:<tag>`.
+_HOST_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+_REGISTRY_HOST = rf"(?:localhost|{_HOST_LABEL}(?:\.{_HOST_LABEL})+)(?::\d+)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_QUALIFIED_TAG = re.compile(rf"^(?P<host>{_REGISTRY_HOST})/{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+                            r":[\w][\w.-]{0,127}$")
+
+
+def _registry_address(address: str) -> str:
+    """The host a registry entry authenticates (the provider's `credentials.ConvertToHostname`)."""
+    return address.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
+
+
+@rule("docker-build:index:Image")
+def _docker_image(name: str, inputs: dict[str, Any]) -> None:
+    t = "docker-build:index:Image"
+    context = str((inputs.get("context") or {}).get("location") or ".")
+    if not (_PROJECT_DIR / context).is_dir():
+        raise reject(name, t, f"context.location {context!r}: not a valid directory or URL")
+    dockerfile = inputs.get("dockerfile") or {}
+    location = str(dockerfile.get("location") or ("" if dockerfile.get("inline") else f"{context}/Dockerfile"))
+    if location and not (_PROJECT_DIR / location).is_file():
+        raise reject(name, t, f"dockerfile.location {location!r}: no such file")
+    for platform in inputs.get("platforms") or []:
+        if platform not in IMAGE_PLATFORMS:
+            raise reject(name, t, f"platform {platform!r} is not one of {sorted(IMAGE_PLATFORMS)} (the nodes')")
+    tags = [str(tag) for tag in inputs.get("tags") or []]
+    if inputs.get("push") and not tags:
+        raise reject(name, t, "push needs at least one tag (buildx: tag is needed when pushing to registry)")
+    hosts = set()
+    for tag in tags:
+        match = _QUALIFIED_TAG.match(tag)
+        if not match:
+            raise reject(name, t, f"tag {tag!r} is not <registry host>/<repository>:<tag>")
+        hosts.add(match["host"])
+    # The password is a secret, so the engine hands the list (or each entry) over wrapped.
+    registries = [_revealed(r) for r in _revealed(inputs.get("registries")) or []]
+    addresses = {_registry_address(str(_revealed(r.get("address")) or "")) for r in registries}
+    stray = sorted(addresses - hosts)
+    if stray:
+        raise reject(name, t, f"registry address {stray[0]!r} matches no tag's host {sorted(hosts)}")
+    uncredentialed = sorted(hosts - addresses) if inputs.get("push") and addresses else []
+    if uncredentialed:
+        raise reject(name, t, f"tag host {uncredentialed[0]!r} has no credentials in registries (the push would "
+                              "be denied)")

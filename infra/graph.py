@@ -10,6 +10,7 @@ reject (`infra.cloudrules`), so a wiring bug fails here rather than at `pulumi u
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 
 from infra import cloudrules
-from infra.config import PROJECT, ConfigError, ConfigValues
+from infra.config import PROJECT, PROJECT_DIR, ConfigError, ConfigValues
 
 ACCOUNT_ID = "123456789012"
 
@@ -122,6 +123,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
 
     def _outputs(self, typ: str, name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         region = self.region
+        if typ == DOCKER_IMAGE:
+            return _docker_image_outputs(name, inputs)
         out = dict(inputs)
         auto = f"{name}-{_suffix(typ + '::' + name)}"
         rid = f"{name}-id"
@@ -184,7 +187,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
             out["executionArn"] = _arn("execute-api", region, f"{stage_api}/{stage}")
             return f"ags-{stage_api}-{stage}", out
         if typ == "aws:ecr/repository:Repository":
-            out.update(name=name_value, arn=_arn("ecr", region, f"repository/{name_value}"),
+            out.update(name=name_value, arn=_arn("ecr", region, f"repository/{name_value}"), registryId=ACCOUNT_ID,
                        repositoryUrl=f"{ACCOUNT_ID}.dkr.ecr.{region}.amazonaws.com/{name_value}")
             return name_value, out
         if typ == "aws:eks/cluster:Cluster":
@@ -243,7 +246,51 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if token == "aws:index/getAvailabilityZones:getAvailabilityZones":
             names = [f"{self.region}{s}" for s in "abc"]
             return {"names": names, "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": self.region}, []
+        if token == ECR_AUTHORIZATION_TOKEN:
+            return _ecr_authorization_token(args.args, self.region), []
         raise NotImplementedError(f"the recording mock answers no invoke {token}; add it in infra/graph.py")
+
+
+# --- Container images (docker-build) and ECR credentials ----------------------------------------------------
+DOCKER_IMAGE = "docker-build:index:Image"
+ECR_AUTHORIZATION_TOKEN = "aws:ecr/getAuthorizationToken:getAuthorizationToken"
+
+
+def _docker_image_outputs(name: str, inputs: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """What docker-build's Image returns after a push: `contextHash`, the pushed manifest's `digest` (also the
+    id), and `ref`, the first tag with the digest appended (`repo:tag@sha256:...`, the provider's `addDigest`).
+
+    The digest is a function of everything that would change the bytes (the tags carry the content hash), so
+    the same inputs give the same digest in every capture and a changed file a new one.
+    """
+    context = (inputs.get("context") or {}).get("location", ".")
+    dockerfile = (inputs.get("dockerfile") or {}).get("location") or f"{context}/Dockerfile"
+    dockerfile_bytes = b""
+    path = PROJECT_DIR / dockerfile
+    if path.is_file():
+        dockerfile_bytes = path.read_bytes()
+    context_hash = hashlib.sha256(f"{context}\0{dockerfile}\0".encode() + dockerfile_bytes).hexdigest()
+    recipe = {key: inputs.get(key) for key in ("tags", "platforms", "buildArgs", "target")}
+    digest = "sha256:" + hashlib.sha256(json.dumps([context_hash, recipe], sort_keys=True).encode()).hexdigest()
+    tags = [str(t) for t in inputs.get("tags") or []]
+    out = dict(inputs)
+    out["contextHash"] = context_hash
+    if not inputs.get("push"):
+        # Not exported: no digest, and `ref` is just a tag (or empty).
+        out.update(digest="", ref=tags[0] if tags else "")
+        return name, out
+    out.update(digest=digest, ref=f"{tags[0]}@{digest}")
+    return digest, out
+
+
+def _ecr_authorization_token(args: dict[str, Any], region: str) -> dict[str, Any]:
+    """A 12-hour registry token: user `AWS`, the password, and the registry's https endpoint."""
+    registry = str(args.get("registryId") or ACCOUNT_ID)
+    password = "mock-ecr-password-" + _suffix(registry + region)
+    token = base64.b64encode(f"AWS:{password}".encode()).decode()
+    return {"authorizationToken": token, "expiresAt": "2030-01-01T12:00:00Z", "id": region, "password": password,
+            "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com", "region": region,
+            "registryId": registry, "userName": "AWS"}
 
 
 class _RecordingMonitor(pulumi_mocks.MockMonitor):
