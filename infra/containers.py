@@ -194,6 +194,8 @@ class ServiceImages(pulumi.ComponentResource):
         super().__init__("serverless-mesh:containers:ServiceImages", name, None, opts)
         self.args = args
         self.built = {key: self._create_image(f"{name}-{key}", build) for key, build in args.builds.items()}
+        # `ref` is the Image's one tag with the pushed digest (`repo:tag@sha256:...`): the kubelet pulls by the digest
+        # (exactly these bytes), and the tag keeps `kubectl describe` readable.
         self.images = {key: ContainerImage(ref=image.ref, pushed_by=image) for key, image in self.built.items()}
         self.refs = pulumi.Output.all(**{key: image.ref for key, image in self.built.items()})
         self.register_outputs({"refs": self.refs})
