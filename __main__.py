@@ -7,7 +7,9 @@ Deploys:
    thumbnail, a medium image and a metadata item; failed events go to an SQS queue after bounded retries;
 3. the platform and the canary: a VPC and an EKS cluster with a managed node group and its OIDC provider (or an
    existing cluster from `kubeconfig`), one Kubernetes provider, Istio (base, istiod, ingress gateway) from its Helm
-   charts, ECR repositories, and myapp v1/v2 behind a VirtualService whose split is `canaryWeight`;
+   charts, ECR repositories with every service image built and pushed into them (tagged by content, pulled by
+   digest; or prebuilt images from `imageRegistry`), and myapp v1/v2 behind a VirtualService whose split is
+   `canaryWeight`;
 4. the shop: users, orders and idempotency tables, the JWT key in Secrets Manager, auth and order functions behind
    the same REST API (orders behind a cached JWT REQUEST authorizer, in the VPC's private subnets, calling the mesh
    through the internal ingress), PostgreSQL (RDS or in-cluster), and inventory/product/notification in the `shop`
@@ -22,6 +24,7 @@ import pulumi
 from infra import config, openapi
 from infra.api import HttpApi, HttpApiArgs
 from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
+from infra.containers import deployment_images
 from infra.images import ImagePipeline, ImagePipelineArgs
 from infra.packaging import FUNCTIONS_DIR, dependency_layer
 from infra.platform import Platform, platform_args
@@ -55,8 +58,11 @@ images = ImagePipeline("images", ImagePipelineArgs(
 ))
 
 platform = Platform("platform", platform_args(cfg))
+# Built and pushed in this update (or prebuilt ones from imageRegistry): what each Deployment pulls.
+containers = deployment_images("containers", cfg, platform)
 
-shop = Shop("shop", shop_args(cfg, secrets, platform, layers=(deps_layer.arn,)))  # type: ignore[attr-defined]
+shop = Shop("shop", shop_args(cfg, secrets, platform, containers,
+                              layers=(deps_layer.arn,)))  # type: ignore[attr-defined]
 
 api = HttpApi("api", HttpApiArgs(
     spec=openapi.load_spec(),
@@ -70,7 +76,8 @@ api = HttpApi("api", HttpApiArgs(
 canary = CanaryApp("canary", CanaryAppArgs(
     settings=canary_settings(cfg, platform.args.ingress),
     provider=platform.provider,
-    image_repository=platform.image_repository("myapp"),
+    stable_image=containers["myapp-v1"],
+    canary_image=containers["myapp-v2"],
     stable_tag=cfg.app_v1_tag,
     canary_tag=cfg.app_v2_tag,
     stable_replicas=cfg.v1_replicas,

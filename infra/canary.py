@@ -17,7 +17,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.config import StackConfig
-from infra.kube import ISTIO_INJECTION, deployment_spec, image_ref, k8s_opts, service_container
+from infra.containers import ContainerImage
+from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
 from mesh.canary import CanarySettings, RetrySettings, destination_rule, peer_authentication, virtual_service
 from mesh.common import Manifest
 from mesh.gateway import IngressSettings
@@ -38,9 +39,11 @@ def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySetting
 class CanaryAppArgs:
     settings: CanarySettings
     provider: pulumi.ProviderResource
-    image_repository: pulumi.Input[str]
-    """`<registry>/myapp`; each version runs `<image_repository>:<its tag>`."""
+    stable_image: ContainerImage
+    """What v1 runs: its pushed image by digest (or a prebuilt `<imageRegistry>/myapp:<tag>`)."""
+    canary_image: ContainerImage
     stable_tag: str
+    """v1's VERSION (`appV1Tag`); the image's tag starts with it."""
     canary_tag: str
     stable_replicas: int = 3
     canary_replicas: int = 1
@@ -85,17 +88,17 @@ class CanaryApp(pulumi.ComponentResource):
     def _create_deployments(self, name: str) -> dict[str, k8s.apps.v1.Deployment]:
         args, settings = self.args, self.args.settings
         versions = {
-            settings.stable_version: (args.stable_tag, args.stable_replicas),
-            settings.canary_version: (args.canary_tag, args.canary_replicas),
+            settings.stable_version: (args.stable_tag, args.stable_image, args.stable_replicas),
+            settings.canary_version: (args.canary_tag, args.canary_image, args.canary_replicas),
         }
         deployments = {}
-        for version, (tag, replicas) in versions.items():
+        for version, (tag, image, replicas) in versions.items():
             if not settings.replicas_enabled(version):
                 continue  # retired: not registered, so `pulumi up` deletes it
             labels = settings.deployment_labels(version)
             container = service_container(
                 name=settings.app,
-                image=image_ref(args.image_repository, tag),
+                image=image.ref,
                 env={"VERSION": tag, "HOST": "0.0.0.0", "PORT": str(settings.target_port),
                      "LOG_LEVEL": args.log_level},
                 port=settings.target_port,
@@ -106,7 +109,8 @@ class CanaryApp(pulumi.ComponentResource):
                           "labels": labels},
                 spec=deployment_spec(labels=labels, replicas=replicas, container=container,
                                      service_account=settings.app),
-                opts=k8s_opts(args.provider, self, [self.ns, self.service_account]),
+                # After its image is pushed: a pod created earlier would sit in ImagePullBackOff.
+                opts=k8s_opts(args.provider, self, [self.ns, self.service_account, *image.depends_on]),
             )
         return deployments
 

@@ -31,7 +31,8 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # Istio durations: a positive number with a unit, as Envoy's protobuf Duration accepts them.
 _DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
 _DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+# At most 115 characters: a built image is tagged `<tag>-<12 hex>` (infra/containers.py), within Docker's 128.
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,114}$")
 
 SECRET_KEYS = frozenset({"jwtSigningKey", "dbPassword"})
 SECRET_MIN_LENGTH = {"jwtSigningKey": 32, "dbPassword": 16}
@@ -57,7 +58,7 @@ def _duration(value: str) -> str:
 
 def _tag(value: str) -> str:
     if not _IMAGE_TAG.match(value):
-        raise PydanticCustomError("tag", "an image tag of letters, digits, '.', '_' or '-' (at most 128)")
+        raise PydanticCustomError("tag", "an image tag of letters, digits, '.', '_' or '-' (at most 115)")
     return value
 
 

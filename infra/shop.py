@@ -24,6 +24,7 @@ from functions.orders.settings import ENV_BY_HANDLER as ORDERS_ENV
 from functions.orders.settings import Env as OrdersEnv
 from infra import tables
 from infra.config import PROJECT, ConfigError, Secrets, StackConfig
+from infra.containers import ContainerImage
 from infra.database import (
     DB_USER,
     SECRET_PASSWORD_KEY,
@@ -35,7 +36,7 @@ from infra.database import (
     secret_env,
 )
 from infra.dynamo import create_table
-from infra.kube import ISTIO_INJECTION, deployment_spec, image_ref, k8s_opts, service_container
+from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
 from infra.packaging import code_archive
 from mesh.common import Manifest, deployment_name
@@ -222,9 +223,8 @@ class DatabaseSettings:
 class ShopServicesArgs:
     settings: ShopSettings
     cluster: ClusterAccess
-    image_repositories: Mapping[str, pulumi.Input[str]]
-    """Service name -> image repository; each runs `<repository>:<tag>`."""
-    tag: str
+    images: Mapping[str, ContainerImage]
+    """Service name -> what its Deployment runs (the pushed image by digest, or a prebuilt one)."""
     database: DatabaseSettings
     network: PrivateNetwork | None = None
     protect_data: bool = False
@@ -250,7 +250,7 @@ def private_network(platform: Any) -> PrivateNetwork | None:
     )
 
 
-def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, *,
+def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, images: Mapping[str, ContainerImage], *,
               layers: Sequence[pulumi.Input[str]] = ()) -> ShopArgs:
     """The stack config and the platform's outputs as the shop's arguments."""
     check_shop_config(cfg)
@@ -269,8 +269,7 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, *,
             settings=shop_settings(cfg, platform.args.ingress),
             cluster=ClusterAccess(provider=platform.provider, mesh_ready=tuple(platform.mesh_ready),
                                   gateway=platform.istio.gateway),
-            image_repositories={svc: platform.image_repository(svc) for svc in SERVICE_IMAGES},
-            tag=cfg.services_tag,
+            images={svc: images[svc] for svc in SERVICE_IMAGES},
             database=DatabaseSettings(mode=cfg.database_mode, password=secrets.db_password,
                                       instance_class=cfg.database_instance_class),
             network=network,
@@ -490,7 +489,7 @@ class ShopServices(pulumi.ComponentResource):
         args = self.args
         container = service_container(
             name=svc.name,
-            image=image_ref(args.image_repositories[svc.name], args.tag),
+            image=args.images[svc.name].ref,
             env=service_environment(svc, self.database, log_level=args.log_level),
             port=svc.target_port,
         )
@@ -513,8 +512,9 @@ class ShopServices(pulumi.ComponentResource):
                 spec=deployment_spec(labels=labels, replicas=SERVICE_REPLICAS, container=self._container(svc),
                                      service_account=svc.service_account),
                 # After the database exists (an RDS instance takes minutes; the rollout would time out waiting).
+                # Its image pushed first (a pod created earlier would sit in ImagePullBackOff).
                 opts=self._opts([self.service_accounts[svc.name], self.credentials, *self.database.ready,
-                                 *self.args.cluster.mesh_ready]),
+                                 *self.args.cluster.mesh_ready, *self.args.images[svc.name].depends_on]),
             )
         return deployments
 

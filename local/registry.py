@@ -98,6 +98,7 @@ CLOUD_ONLY: dict[str, str] = {
     "aws:sqs/queuePolicy:QueuePolicy": "cloud-only: queue policies are not enforced locally",
     "aws:ecr/repository:Repository": "cloud-only: services run from source (services/<name>), not images",
     "aws:ecr/lifecyclePolicy:LifecyclePolicy": "cloud-only: image retention",
+    "pulumi:providers:docker-build": "cloud-only: nothing is built locally",
     "aws:eks/cluster:Cluster": "cloud-only: no cluster; Deployments run as local processes",
     "aws:eks/nodeGroup:NodeGroup": "cloud-only: no nodes; processes run on this machine",
     "aws:eks/accessEntry:AccessEntry": "cloud-only: cluster access",
@@ -131,6 +132,9 @@ PENDING: dict[str, tuple[str, str]] = {
     "kubernetes:apps/v1:Deployment": ("services", "one process per Deployment (image -> services/<name>) if its "
                                                   "replicas > 0 (one, whatever the count), none for replicas 0"),
     "kubernetes:core/v1:Service": ("services", "the Deployment's port, reached through Envoy"),
+    # Not an engine of its own: the Deployment that pulls the image (by digest) already runs its code from source.
+    "docker-build:index:Image": ("services", "not built: the Deployment pulling it runs services/<name> (the "
+                                             "image's last path segment, tag and digest dropped) from this checkout"),
     "kubernetes:core/v1:Secret": ("services", "environment of the service processes"),
     "kubernetes:core/v1:ConfigMap": ("services", "environment of the service processes"),
     "kubernetes:networking.istio.io/v1:VirtualService": ("mesh", "Envoy routes (weights, retries, timeouts)"),

@@ -6,10 +6,11 @@ An invoke the program starts calling is one `@invoke("<token>")` function here.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
-from sim.account import ACCOUNT_ID
+from sim.account import ACCOUNT_ID, suffix
 
 Answer = tuple[dict[str, Any], list[tuple[str, str]]]
 Invoke = Callable[[dict[str, Any], str], Answer]
@@ -63,3 +64,14 @@ def _partition(args: dict[str, Any], region: str) -> Answer:
 def _availability_zones(args: dict[str, Any], region: str) -> Answer:
     names = [f"{region}{s}" for s in "abc"]
     return {"names": names, "zoneIds": [f"euw1-az{i}" for i in range(1, 4)], "id": region}, []
+
+
+@invoke("aws:ecr/getAuthorizationToken:getAuthorizationToken")
+def _ecr_authorization_token(args: dict[str, Any], region: str) -> Answer:
+    """A 12-hour registry token: user `AWS`, the password, and the registry's https endpoint."""
+    registry = str(args.get("registryId") or ACCOUNT_ID)
+    password = "mock-ecr-password-" + suffix(registry + region)
+    token = base64.b64encode(f"AWS:{password}".encode()).decode()
+    return {"authorizationToken": token, "expiresAt": "2030-01-01T12:00:00Z", "id": region, "password": password,
+            "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com", "region": region,
+            "registryId": registry, "userName": "AWS"}, []

@@ -8,10 +8,13 @@ unlisted types a generic ARN. `Resource.get(...)` reads of live objects are answ
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from infra.config import PROJECT_DIR
 from sim.account import ACCOUNT_ID, arn, suffix
 
 Answer = tuple[str, dict[str, Any]]
@@ -221,7 +224,7 @@ def _stage(r: Registration) -> Answer:
 @outputs("aws:ecr/repository:Repository")
 def _repository(r: Registration) -> Answer:
     name = r.physical_name
-    return name, {**r.inputs, "name": name, "arn": r.arn("ecr", f"repository/{name}"),
+    return name, {**r.inputs, "name": name, "arn": r.arn("ecr", f"repository/{name}"), "registryId": ACCOUNT_ID,
                   "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{r.region}.amazonaws.com/{name}"}
 
 
@@ -258,3 +261,28 @@ def _db_instance(r: Registration) -> Answer:
     address = f"{ident}.abc123.{r.region}.rds.amazonaws.com"
     return ident, {**r.inputs, "identifier": ident, "address": address, "endpoint": f"{address}:5432",
                    "port": r.inputs.get("port") or 5432, "arn": r.arn("rds", f"db:{ident}")}
+
+
+# --- Container images (docker-build) -----------------------------------------------------------------------
+@outputs("docker-build:index:Image")
+def _docker_image(r: Registration) -> Answer:
+    """What docker-build's Image returns after a push: `contextHash`, the pushed manifest's `digest` (also the
+    id), and `ref`, the first tag with the digest appended (`repo:tag@sha256:...`, the provider's `addDigest`).
+
+    The digest is a function of everything that would change the bytes (the tags carry the content hash), so
+    the same inputs give the same digest in every capture and a changed file a new one.
+    """
+    inputs = r.inputs
+    context = (inputs.get("context") or {}).get("location", ".")
+    dockerfile = (inputs.get("dockerfile") or {}).get("location") or f"{context}/Dockerfile"
+    path = PROJECT_DIR / dockerfile
+    dockerfile_bytes = path.read_bytes() if path.is_file() else b""
+    context_hash = hashlib.sha256(f"{context}\0{dockerfile}\0".encode() + dockerfile_bytes).hexdigest()
+    recipe = {key: inputs.get(key) for key in ("tags", "platforms", "buildArgs", "target")}
+    digest = "sha256:" + hashlib.sha256(json.dumps([context_hash, recipe], sort_keys=True).encode()).hexdigest()
+    tags = [str(t) for t in inputs.get("tags") or []]
+    out = {**inputs, "contextHash": context_hash}
+    if not inputs.get("push"):
+        # Not exported: no digest, and `ref` is just a tag (or empty).
+        return r.name, {**out, "digest": "", "ref": tags[0] if tags else ""}
+    return digest, {**out, "digest": digest, "ref": f"{tags[0]}@{digest}"}

@@ -8,6 +8,7 @@ registers it (a new service's module joins the import below).
 from sim.rules import (  # noqa: F401  (imported to register their rules)
     apigateway,
     cloudwatch,
+    docker,
     dynamodb,
     ec2,
     ecr,

@@ -11,6 +11,7 @@ import pulumi
 from infra import config
 from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
 from infra.config import stack_config_values
+from infra.containers import deployment_images
 from infra.platform import Platform, platform_args
 from sim.capture import Graph, Resource, capture
 from tests.infra.conftest import TEST_SECRETS
@@ -30,10 +31,12 @@ ISTIO_TYPES = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY, PEER_AUTHENTICATION)
 def mesh_program() -> None:
     cfg, _ = config.load()
     platform = Platform("platform", platform_args(cfg))
+    images = deployment_images("containers", cfg, platform)
     CanaryApp("canary", CanaryAppArgs(
         settings=canary_settings(cfg, platform.args.ingress),
         provider=platform.provider,
-        image_repository=platform.image_repository("myapp"),
+        stable_image=images["myapp-v1"],
+        canary_image=images["myapp-v2"],
         stable_tag=cfg.app_v1_tag,
         canary_tag=cfg.app_v2_tag,
         stable_replicas=cfg.v1_replicas,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -142,11 +143,14 @@ def test_replicas_come_from_v1_replicas_and_v2_replicas() -> None:
     assert deployment(graph, "myapp-v2").inputs["spec"]["replicas"] == 2
 
 
-def test_each_version_runs_its_tag_and_reports_it_as_version(dev: Graph) -> None:
+def test_each_version_runs_its_own_pushed_image_by_digest_and_reports_its_tag_as_version(dev: Graph) -> None:
     for name, tag in (("myapp-v1", "1.0.0"), ("myapp-v2", "2.0.0")):
         found = container(dev, name)
         env = {e["name"]: e["value"] for e in found["env"]}
-        assert found["image"] == f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/serverless-mesh-dev/myapp:{tag}"
+        image = dev.one("docker-build:index:Image", f"containers-{name}")
+        assert found["image"] == image.outputs["ref"]
+        assert re.fullmatch(rf"123456789012\.dkr\.ecr\.eu-west-1\.amazonaws\.com/serverless-mesh-dev/myapp:"
+                            rf"{re.escape(tag)}-[0-9a-f]{{12}}@sha256:[0-9a-f]{{64}}", found["image"]), found["image"]
         assert env["VERSION"] == tag
         assert env["HOST"] == "0.0.0.0" and env["PORT"] == "8080"
 

@@ -61,6 +61,8 @@ def test_bad_canary_weight_names_the_key_and_the_range(value: str) -> None:
         ({"nodeMinSize": 3, "nodeDesiredSize": 2}, "serverless-mesh:nodeDesiredSize (2) must lie between"),
         ({"authorizerCacheSeconds": 1000, "tokenTtlSeconds": 600}, "serverless-mesh:authorizerCacheSeconds (1000)"),
         ({"nope": 1}, "serverless-mesh:nope is not a setting of this project"),
+        # A built image is tagged `<tag>-<12 hex>`, which must stay within Docker's 128 characters.
+        ({"servicesTag": "v" * 116}, "serverless-mesh:servicesTag must be an image tag of letters, digits"),
     ],
 )
 def test_bad_settings_fail_with_a_message_naming_the_keys(overrides: dict[str, object], message: str) -> None:

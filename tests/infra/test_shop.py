@@ -24,6 +24,7 @@ from functions.orders.settings import ReadEnv as OrdersReadEnv
 from infra import config, openapi
 from infra.api import HttpApi, HttpApiArgs
 from infra.config import ConfigError, stack_config_values
+from infra.containers import deployment_images
 from infra.platform import Platform, platform_args
 from infra.shop import HANDLERS, Shop, check_shop_config, shop_args
 from services.inventory.settings import Settings as InventorySettings
@@ -69,7 +70,7 @@ def shop_spec() -> dict[str, Any]:
 def shop_program() -> None:
     cfg, secrets = config.load()
     platform = Platform("platform", platform_args(cfg))
-    shop = Shop("shop", shop_args(cfg, secrets, platform))
+    shop = Shop("shop", shop_args(cfg, secrets, platform, deployment_images("containers", cfg, platform)))
     HttpApi("api", HttpApiArgs(
         spec=shop_spec(),
         functions=shop.functions,
@@ -421,12 +422,15 @@ def test_shop_namespace_has_sidecar_injection(graph: Graph) -> None:
     assert ns.inputs["metadata"]["labels"]["istio-injection"] == "enabled"
 
 
-def test_deployments_run_the_ecr_image_at_the_services_tag(graph: Graph) -> None:
+def test_deployments_run_their_image_pushed_to_ecr_at_the_services_tag_by_digest(graph: Graph) -> None:
     tagged = shop_graph(servicesTag="2.3.4")
     for svc in SERVICES:
         repo = graph.one("aws:ecr/repository:Repository", f"platform-ecr-{svc}").outputs["repositoryUrl"]
-        assert container(k8s_named(graph, DEPLOYMENT, f"{svc}-v1"))["image"] == f"{repo}:1.0.0"
-        assert container(k8s_named(tagged, DEPLOYMENT, f"{svc}-v1"))["image"].endswith(f"/{svc}:2.3.4")
+        image = graph.one("docker-build:index:Image", f"containers-{svc}")
+        running = container(k8s_named(graph, DEPLOYMENT, f"{svc}-v1"))["image"]
+        assert running == image.outputs["ref"] and running.startswith(f"{repo}:1.0.0-"), running
+        assert "@sha256:" in running
+        assert container(k8s_named(tagged, DEPLOYMENT, f"{svc}-v1"))["image"].startswith(f"{repo}:2.3.4-")
 
 
 def test_service_environment_is_what_each_service_reads_and_binds_all_interfaces(graph: Graph) -> None:
