@@ -197,7 +197,7 @@ def write_zip(root: Path, tops: Sequence[str], out: Path) -> None:
             mode = 0o755 if path.stat().st_mode & 0o100 else 0o644
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes(), compresslevel=9)
+            archive.writestr(info, path.read_bytes(), compresslevel=6)  # zlib's default, stated: it shapes the bytes
 
 
 def source_code_hash(zip_file: Path) -> str:
