@@ -25,10 +25,12 @@ import sys
 import tempfile
 import time
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 
 import pulumi
@@ -94,8 +96,10 @@ def resolver_platform() -> str:
 
 
 def cache_key(lock_bytes: bytes) -> str:
-    """What the zip is a function of: the lock's bytes and the target (interpreter, ABI, platforms, layout)."""
-    target = "\n".join((_ZIP_LAYOUT, LAMBDA_IMPLEMENTATION, LAMBDA_PYTHON, LAMBDA_ABI, *platform_tags()))
+    """What the zip's bytes are a function of: the lock, the target (interpreter, ABI, platforms), the layout,
+    and the two tools that write them (pip lays out the dist-info, zlib compresses)."""
+    target = "\n".join((_ZIP_LAYOUT, LAMBDA_IMPLEMENTATION, LAMBDA_PYTHON, LAMBDA_ABI, *platform_tags(),
+                        f"pip {metadata.version('pip')}", f"zlib {zlib.ZLIB_RUNTIME_VERSION}"))
     return hashlib.sha256(lock_bytes + b"\0" + target.encode()).hexdigest()
 
 
@@ -138,6 +142,7 @@ def build_layer(layer: Layer, *, build_root: Path = BUILD_ROOT, pip_cache: bool 
     with _exclusive(build_root / f".{target.stem}.lock"):
         if target.exists():  # built by whoever held the lock before us
             return target
+        _sweep_staging(build_root, target)
         with tempfile.TemporaryDirectory(dir=build_root, prefix=f".{target.stem}-") as tmp:
             site = Path(tmp) / "python"
             _install(layer.lock, site, pip_cache=pip_cache)
@@ -157,6 +162,13 @@ def _exclusive(path: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)
+
+
+def _sweep_staging(build_root: Path, target: Path) -> None:
+    """Remove staging folders of `target` left by a build that was killed: only the lock holder stages it."""
+    for stale in build_root.glob(f".{target.stem}-*"):
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _install(lock: Path, site: Path, *, pip_cache: bool) -> None:

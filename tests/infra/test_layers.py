@@ -72,6 +72,12 @@ def test_cache_key_follows_the_lock_and_the_target(monkeypatch: pytest.MonkeyPat
     monkeypatch.undo()
     monkeypatch.setattr(layers, "LAMBDA_PYTHON", "3.13")
     assert layers.cache_key(lock) != key
+    monkeypatch.undo()
+    # The tools that write the bytes: another zlib (or pip) may compress (or lay out) the same wheels differently.
+    monkeypatch.setattr(layers.zlib, "ZLIB_RUNTIME_VERSION", "0.0.0")
+    assert layers.cache_key(lock) != key
+    monkeypatch.undo()
+    assert layers.cache_key(lock) == key
 
 
 def test_zip_is_named_after_the_layer_and_its_key(tmp_path: Path) -> None:
@@ -188,6 +194,21 @@ def test_concurrent_builds_of_one_layer_run_pip_once(tmp_path: Path, monkeypatch
     assert results == [layers.zip_path(DEPS, tmp_path)] * 2
     # Nothing half-built is left beside the zip: the staging folder went with the build.
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")) == [results[0].name]
+
+
+def test_a_killed_build_leaves_nothing_the_next_build_keeps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = layers.zip_path(DEPS, tmp_path)
+    stale = tmp_path / f".{target.stem}-killed"
+    (stale / "python").mkdir(parents=True)
+
+    def failing_install(lock: Path, site: Path, *, pip_cache: bool) -> None:
+        raise LayerBuildError(f"{lock}: no network")
+
+    monkeypatch.setattr(layers, "_install", failing_install)
+    with pytest.raises(LayerBuildError, match="no network"):
+        layers.build_layer(DEPS, build_root=tmp_path)
+    assert not stale.exists() and not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] == [f".{target.stem}.lock"]
 
 
 # --- The program's layer versions (under the recording mocks) -----------------------------------------------
