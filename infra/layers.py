@@ -5,8 +5,8 @@ transitive pin with its hashes, resolved for the runtime by `make lock`). `build
 lock's wheels for the python3.12 Lambda runtime (Amazon Linux 2023, glibc 2.34, aarch64) into `python/` and
 writes a deterministic zip named after the hash of the lock and the target, so an unchanged lock is never
 rebuilt and gives the same bytes, hence the same `source_code_hash`, hence no new layer version. `make layers`
-and `pulumi up` (and every capture of the program) call the same function; the first call on a machine builds,
-every later one finds the zip.
+and `pulumi up` (every run of the program, previews included) call the same function; the first call on a
+machine builds, every later one finds the zip.
 
 `python -m infra.layers build` builds every layer, `python -m infra.layers lock` regenerates every lock.
 """
