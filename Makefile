@@ -7,7 +7,7 @@ STACK ?= dev
 PACKAGES := $(wildcard infra sim functions mesh services local)
 REQUIREMENTS := requirements-dev.txt requirements.txt functions/requirements.txt services/requirements.txt
 
-.PHONY: install test lint unit local bench clean
+.PHONY: install test lint unit local bench layers lock clean
 
 # The venv is rebuilt whenever a pinned requirement changes.
 $(VENV)/.installed: $(REQUIREMENTS)
@@ -35,6 +35,14 @@ bench: install
 	$(PY) bench/orders.py
 	$(PY) bench/mesh.py
 	$(PY) bench/images/run.py
+
+# The Lambda layers' zips, built from the locks into build/layers/ (cached: an unchanged lock builds nothing).
+layers: install
+	$(PY) -m infra.layers build
+
+# Re-resolve the layers' locks (every transitive pin, with hashes) from their top-level requirements.
+lock: install
+	$(PY) -m infra.layers lock
 
 clean:
 	rm -rf .local build .pytest_cache .mypy_cache .ruff_cache

@@ -26,15 +26,14 @@ from infra.api import HttpApi, HttpApiArgs
 from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
 from infra.containers import deployment_images
 from infra.images import ImagePipeline, ImagePipelineArgs
-from infra.packaging import FUNCTIONS_DIR, dependency_layer
+from infra.layers import DEPS, dependency_layer
 from infra.platform import Platform, platform_args
 from infra.shop import Shop, shop_args
 from infra.todos import TodosApi, TodosApiArgs
 
 cfg, secrets = config.load()
 
-deps_layer = dependency_layer("deps", FUNCTIONS_DIR / "requirements.txt",
-                              description="Powertools, pydantic, PyJWT, requests for the API functions")
+deps_layer = dependency_layer("deps", DEPS, description="Powertools, pydantic, PyJWT, requests for the API functions")
 
 todos = TodosApi("todos", TodosApiArgs(
     memory_mb=cfg.lambda_memory_mb,

@@ -19,10 +19,10 @@ from functions.images.settings import Env as ImagesEnv
 from infra import tables
 from infra.dynamo import create_table
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
-from infra.packaging import FUNCTIONS_DIR, code_archive, dependency_layer
+from infra.layers import PILLOW, dependency_layer
+from infra.packaging import code_archive
 
 HANDLER = "functions.images.handler.handler"
-PILLOW_REQUIREMENTS = FUNCTIONS_DIR / "images" / "requirements-layer.txt"
 TRIGGER_EVENTS = ("s3:ObjectCreated:*",)
 # Lambda keeps on-failure records in the queue for SQS's maximum, 14 days, so an operator can replay them.
 FAILURE_RETENTION_SECONDS = 14 * 24 * 3600
@@ -138,7 +138,7 @@ class ImagePipeline(pulumi.ComponentResource):
 
     def _create_pillow_layer(self, name: str) -> pulumi.CustomResource:
         return dependency_layer(
-            f"{name}-pillow", PILLOW_REQUIREMENTS,
+            f"{name}-pillow", PILLOW,
             description="Pillow for the image function (manylinux aarch64 wheels, python3.12)",
             opts=pulumi.ResourceOptions(parent=self),
         )

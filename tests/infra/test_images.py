@@ -11,7 +11,7 @@ import pytest
 from functions.images.logic import derivative_keys
 from functions.images.settings import Env
 from infra.config import ConfigError, stack_config_values
-from infra.packaging import layer_dir
+from infra.layers import PILLOW, locked_packages, zip_path
 from sim.account import ACCOUNT_ID
 from sim.capture import Graph, Resource, capture
 from tests.infra.conftest import TEST_SECRETS, Capture, run_main
@@ -234,14 +234,12 @@ def test_function_gets_the_pillow_layer_and_the_shared_deps_layer(dev_graph: Gra
     assert function.inputs["layers"] == [pillow.outputs["arn"], deps.outputs["arn"]], function.urn
 
 
-def test_pillow_layer_is_built_for_arm64_python312_from_the_images_requirements(dev_graph: Graph) -> None:
-    from infra.images import PILLOW_REQUIREMENTS
-
+def test_pillow_layer_is_built_for_arm64_python312_from_the_images_lock(dev_graph: Graph) -> None:
     pillow = one(dev_graph, LAYER)
     assert pillow.inputs["compatibleRuntimes"] == ["python3.12"], pillow.urn
     assert pillow.inputs["compatibleArchitectures"] == ["arm64"], pillow.urn
-    assert pillow.inputs["code"]["path"] == str(layer_dir(PILLOW_REQUIREMENTS)), pillow.urn
-    assert "pillow==" in PILLOW_REQUIREMENTS.read_text().lower()
+    assert pillow.inputs["code"]["path"] == str(zip_path(PILLOW)), pillow.urn
+    assert "pillow" in locked_packages(PILLOW.lock)
 
 
 # --- Failures -----------------------------------------------------------------------------------------------
