@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from functions.images.logic import MEDIUM_PREFIX, ORIGINAL_PREFIX, THUMBNAIL_PREFIX
+from functions.images.keys import MEDIUM_PREFIX, ORIGINAL_PREFIX, THUMBNAIL_PREFIX
 from functions.images.settings import Env as ImagesEnv
 from infra import tables
 from infra.dynamo import create_table

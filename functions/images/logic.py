@@ -15,11 +15,9 @@ from enum import StrEnum
 from typing import Any
 
 from functions.images.imaging import Derivative, ImageRejected, Limits, Rendered, check_size, render
+from functions.images.keys import DerivativeKeys, derivative_keys
 from functions.images.ports import MetadataRepository, ObjectChanged, ObjectStore
 
-ORIGINAL_PREFIX = "original/"
-THUMBNAIL_PREFIX = "thumbnails/"
-MEDIUM_PREFIX = "medium/"
 # Sequencers are hex strings of varying length; AWS says to left-pad with zeros before comparing. A fixed width
 # makes DynamoDB's string comparison in the ConditionExpression the right order.
 SEQUENCER_WIDTH = 48
@@ -50,24 +48,6 @@ class Upload:
     size: int | None
     etag: str | None
     sequencer: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class DerivativeKeys:
-    thumbnail: str
-    medium: str
-
-
-def derivative_keys(key: str) -> DerivativeKeys | None:
-    """`original/a/b.png` -> `thumbnails/a/b.jpg` and `medium/a/b.jpg`; None for keys we must not process."""
-    if not key.startswith(ORIGINAL_PREFIX) or key.endswith("/"):
-        return None  # outside the trigger's prefix (defensive), or a "folder" placeholder object
-    rest = key[len(ORIGINAL_PREFIX) :]
-    folder, _, name = rest.rpartition("/")
-    stem, dot, _ = name.rpartition(".")
-    base = stem if dot and stem else name
-    path = f"{folder}/{base}.jpg" if folder else f"{base}.jpg"
-    return DerivativeKeys(thumbnail=THUMBNAIL_PREFIX + path, medium=MEDIUM_PREFIX + path)
 
 
 def normalise_sequencer(sequencer: str) -> str:

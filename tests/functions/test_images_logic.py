@@ -8,14 +8,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from functions.images.imaging import Limits
-from functions.images.logic import (
-    DerivativeKeys,
-    Outcome,
-    Upload,
-    derivative_keys,
-    normalise_sequencer,
-    process_upload,
-)
+from functions.images.keys import DerivativeKeys, derivative_keys
+from functions.images.logic import Outcome, Upload, normalise_sequencer, process_upload
 from functions.images.ports import ObjectChanged, ObjectInfo, StoredRecord
 from tests.functions import images_corpus as corpus
 

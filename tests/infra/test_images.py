@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.images.logic import derivative_keys
+from functions.images.keys import derivative_keys
 from functions.images.settings import Env
 from infra.config import ConfigError, stack_config_values
 from infra.graph import ACCOUNT_ID, Graph, Resource, capture
