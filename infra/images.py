@@ -21,7 +21,7 @@ from infra.dynamo import create_table
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
 from infra.packaging import FUNCTIONS_DIR, code_archive, dependency_layer
 
-HANDLER = "functions.images.handler.handler"
+HANDLER = "functions.images.handlers.handler"
 PILLOW_REQUIREMENTS = FUNCTIONS_DIR / "images" / "requirements-layer.txt"
 TRIGGER_EVENTS = ("s3:ObjectCreated:*",)
 # Lambda keeps on-failure records in the queue for SQS's maximum, 14 days, so an operator can replay them.
