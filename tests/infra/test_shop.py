@@ -196,7 +196,7 @@ def test_protect_data_protects_tables_secret_and_database() -> None:
 # --- functions and roles ----------------------------------------------------------------------------------
 
 def test_functions_run_the_group_handlers_on_python312_arm64(graph: Graph) -> None:
-    for name, handler in {**HANDLERS, "auth-authorizer": "functions.auth.authorizer.handler"}.items():
+    for name, handler in {**HANDLERS, "auth-authorizer": "functions.auth.handlers.authorizer"}.items():
         fn = function(graph, name)
         assert fn.inputs["handler"] == handler, name
         assert fn.inputs["runtime"] == "python3.12" and fn.inputs["architectures"] == ["arm64"], name
