@@ -26,6 +26,9 @@ from infra.config import PROJECT_DIR, stack_config_values
 from infra.graph import Graph
 from tests.infra.conftest import TEST_SECRETS
 
+# One worker runs the module, so the program runs once in the venv (make unit: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("program-venv")
+
 REQUIREMENTS = PROJECT_DIR / "requirements.txt"
 HOST = Path(__file__).with_name("program_host.py")
 # What the Lambda functions and the services need at run time and the program must never import.
