@@ -157,9 +157,9 @@ def item_event(method: str, todo_id: str, body: Any = None) -> dict[str, Any]:
 
 def seed(client: Any, count: int, threads: int = 1, start: int = 0) -> list[str]:
     """BatchWriteItem in chunks of 25 (in `threads` threads), returning the new ids."""
+    from functions.todos.adapters import to_item
     from functions.todos.logic import new_id, utc_now
     from functions.todos.models import Todo
-    from functions.todos.repository import to_item
 
     stamp = utc_now()
     ids = [new_id() for _ in range(count)]

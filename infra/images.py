@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from functions.images.logic import MEDIUM_PREFIX, ORIGINAL_PREFIX, THUMBNAIL_PREFIX
+from functions.images.keys import MEDIUM_PREFIX, ORIGINAL_PREFIX, THUMBNAIL_PREFIX
 from functions.images.settings import Env as ImagesEnv
 from infra import tables
 from infra.dynamo import create_table
@@ -22,7 +22,7 @@ from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
 from infra.layers import PILLOW, dependency_layer
 from infra.packaging import code_archive
 
-HANDLER = "functions.images.handler.handler"
+HANDLER = "functions.images.handlers.handler"
 TRIGGER_EVENTS = ("s3:ObjectCreated:*",)
 # Lambda keeps on-failure records in the queue for SQS's maximum, 14 days, so an operator can replay them.
 FAILURE_RETENTION_SECONDS = 14 * 24 * 3600

@@ -52,7 +52,7 @@ HANDLERS: dict[str, str] = {
     "orders-list": "functions.orders.handlers.list_orders",
 }
 AUTHORIZER = "auth-authorizer"
-AUTHORIZER_HANDLER = "functions.auth.authorizer.handler"
+AUTHORIZER_HANDLER = "functions.auth.handlers.authorizer"
 #: Functions that call the mesh or only DynamoDB and run in the VPC (the auth functions need neither).
 VPC_FUNCTIONS = ("orders-create", "orders-get", "orders-list")
 ENV_MODELS: dict[str, type[BaseModel]] = {**AUTH_ENV, **ORDERS_ENV}
@@ -96,7 +96,7 @@ def function_statements(fn: str, arns: ShopArns) -> list[dict[str, Any]]:
         "auth-token": [statement(["dynamodb:GetItem"], [arns.users_table], sid="UsersTable"), read_key],
         AUTHORIZER: [read_key],
         # GetItem too: when the conditional put finds the order already stored (a retried request), `add` reads
-        # it back to answer the stored order (functions/orders/repository.py).
+        # it back to answer the stored order (functions/orders/adapters.py).
         "orders-create": [statement(["dynamodb:PutItem", "dynamodb:GetItem"], [arns.orders_table], sid="OrdersTable"),
                           statement(IDEMPOTENCY_ACTIONS, [arns.idempotency_table], sid="IdempotencyTable")],
         "orders-get": [statement(["dynamodb:GetItem"], [arns.orders_table], sid="OrdersTable")],

@@ -40,7 +40,8 @@ TARGET_RSS_MB = 100.0
 
 
 def _our_pipeline() -> Any:
-    from functions.images.imaging import Limits, render
+    from functions.images.imaging import render
+    from functions.images.models import Limits
 
     limits = Limits(max_bytes=200 * 1024 * 1024, max_pixels=100_000_000)
     return lambda data: render(data, limits)

@@ -6,19 +6,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from functions.auth.errors import BadCredentials, UsernameConflict, UsernameTaken
 from functions.auth.models import RegisteredUser, RegisterRequest, TokenRequest, TokenResponse
 from functions.auth.passwords import dummy_hash, hash_password, verify_password
-from functions.auth.ports import UsernameTaken, UserRecord, UserRepository
+from functions.auth.ports import UserRecord, UserRepository
 from functions.auth.tokens import Identity, issue_token
-from functions.common.errors import Conflict, Unauthorized
-
-
-class UsernameConflict(Conflict):
-    code = "USERNAME_TAKEN"
-
-
-class BadCredentials(Unauthorized):
-    code = "INVALID_CREDENTIALS"
 
 
 def register(request: RegisterRequest, *, users: UserRepository, now: datetime | None = None) -> RegisteredUser:

@@ -1,4 +1,4 @@
-"""What the auth logic needs from the outside world (implemented by `repository.py`, or fakes in tests)."""
+"""What the auth logic needs from the outside world (implemented by `adapters.py`, or fakes in tests)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,6 @@ class UserRecord:
     user_id: str
     password_hash: str
     created_at: str
-
-
-class UsernameTaken(Exception):
-    """A user with this username already exists."""
 
 
 class UserRepository(Protocol):

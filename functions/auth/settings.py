@@ -14,7 +14,7 @@ from functions.common.settings import load_env
 
 
 class AuthorizerEnv(BaseModel):
-    """What `functions.auth.authorizer.handler` reads."""
+    """What `functions.auth.handlers.authorizer` reads."""
 
     POWERTOOLS_SERVICE_NAME: str = "auth"
     LOG_LEVEL: str = "INFO"
@@ -32,7 +32,7 @@ class Env(AuthorizerEnv):
 ENV_BY_HANDLER: dict[str, type[BaseModel]] = {
     "functions.auth.handlers.register": Env,
     "functions.auth.handlers.token": Env,
-    "functions.auth.authorizer.handler": AuthorizerEnv,
+    "functions.auth.handlers.authorizer": AuthorizerEnv,
 }
 
 

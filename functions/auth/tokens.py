@@ -9,20 +9,13 @@ from datetime import UTC, datetime, timedelta
 import jwt
 
 from functions.auth import AUDIENCE, ISSUER
+from functions.auth.errors import InvalidToken, WeakSigningKey
 
 ALGORITHM = "HS256"
 # RFC 7518 3.2: an HS256 key must be at least as long as the hash output.
 MIN_KEY_BYTES = 32
 # Small tolerance for clock skew between the issuing and the verifying container.
 LEEWAY_SECONDS = 5
-
-
-class InvalidToken(Exception):
-    """The token is absent, malformed, badly signed, expired or meant for someone else."""
-
-
-class WeakSigningKey(Exception):
-    """The configured signing key is too short to be safe for HS256."""
 
 
 @dataclass(frozen=True, kw_only=True)

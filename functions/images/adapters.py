@@ -12,7 +12,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from functions.common.aws import client, resource
-from functions.images.ports import ObjectChanged, ObjectInfo, StoredRecord
+from functions.images.errors import ObjectChanged
+from functions.images.ports import ObjectInfo, StoredRecord
 
 # GetObject/HeadObject answer these when the object was replaced (IfMatch failed) or deleted since the event.
 _GONE_OR_REPLACED = frozenset({"PreconditionFailed", "NoSuchKey", "404", "412"})

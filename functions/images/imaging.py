@@ -16,11 +16,12 @@ import struct
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import TypeVar
 
 from PIL import ExifTags, Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from functions.images.errors import ImageRejected, Reason
+from functions.images.models import Derivative, Limits, Rendered
 
 THUMBNAIL_SIZE = (200, 200)
 THUMBNAIL_QUALITY = 80
@@ -34,55 +35,6 @@ WHITE = (255, 255, 255)
 ALLOWED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "GIF", "WEBP", "TIFF", "BMP"})
 
 _SRGB = ImageCms.createProfile("sRGB")
-
-
-class Reason(StrEnum):
-    """Why a file can never become derivatives. Each is permanent: retrying the same bytes cannot help."""
-
-    EMPTY = "EMPTY"
-    TOO_LARGE_BYTES = "TOO_LARGE_BYTES"
-    NOT_AN_IMAGE = "NOT_AN_IMAGE"
-    UNSUPPORTED = "UNSUPPORTED"
-    TOO_MANY_PIXELS = "TOO_MANY_PIXELS"
-    TRUNCATED = "TRUNCATED"
-    CORRUPT = "CORRUPT"
-
-
-class ImageRejected(Exception):
-    """A permanent failure of one file, with its machine-readable `reason` and a human `message`."""
-
-    def __init__(self, reason: Reason, message: str) -> None:
-        super().__init__(f"{reason}: {message}")
-        self.reason = reason
-        self.message = message
-
-
-@dataclass(frozen=True, kw_only=True)
-class Limits:
-    """Caps from configuration: bytes of the upload, and decoded pixels (the decompression-bomb guard)."""
-
-    max_bytes: int
-    max_pixels: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class Derivative:
-    """One encoded JPEG and its dimensions."""
-
-    data: bytes
-    width: int
-    height: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class Rendered:
-    """What one upload became: its own (oriented) dimensions and format, and both derivatives."""
-
-    width: int
-    height: int
-    format: str
-    thumbnail: Derivative
-    medium: Derivative
 
 
 def check_size(size: int, max_bytes: int) -> None:

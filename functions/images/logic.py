@@ -9,65 +9,18 @@ with a condition on the sequencer, so an older event never overwrites a newer re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Any
 
-from functions.images.imaging import Derivative, ImageRejected, Limits, Rendered, check_size, render
-from functions.images.ports import MetadataRepository, ObjectChanged, ObjectStore
+from functions.images.errors import ImageRejected, ObjectChanged
+from functions.images.imaging import check_size, render
+from functions.images.keys import DerivativeKeys, derivative_keys
+from functions.images.models import Derivative, Limits, Outcome, Rendered, Result, Upload
+from functions.images.ports import MetadataRepository, ObjectStore
 
-ORIGINAL_PREFIX = "original/"
-THUMBNAIL_PREFIX = "thumbnails/"
-MEDIUM_PREFIX = "medium/"
 # Sequencers are hex strings of varying length; AWS says to left-pad with zeros before comparing. A fixed width
 # makes DynamoDB's string comparison in the ConditionExpression the right order.
 SEQUENCER_WIDTH = 48
-
-
-class Outcome(StrEnum):
-    OK = "ok"
-    FAILED = "failed"
-    IGNORED = "ignored"  # not under original/, or not an upload
-    STALE = "stale"  # a newer version of the object exists or was already recorded
-    DUPLICATE = "duplicate"  # this very event was already processed
-
-
-@dataclass(frozen=True, kw_only=True)
-class Result:
-    """What happened to one upload; `reason`/`message` say why a file failed."""
-
-    outcome: Outcome
-    reason: str | None = None
-    message: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Upload:
-    """One `ObjectCreated` record, key already URL-decoded. `size`/`etag` are None if the event lacks them."""
-
-    key: str
-    size: int | None
-    etag: str | None
-    sequencer: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class DerivativeKeys:
-    thumbnail: str
-    medium: str
-
-
-def derivative_keys(key: str) -> DerivativeKeys | None:
-    """`original/a/b.png` -> `thumbnails/a/b.jpg` and `medium/a/b.jpg`; None for keys we must not process."""
-    if not key.startswith(ORIGINAL_PREFIX) or key.endswith("/"):
-        return None  # outside the trigger's prefix (defensive), or a "folder" placeholder object
-    rest = key[len(ORIGINAL_PREFIX) :]
-    folder, _, name = rest.rpartition("/")
-    stem, dot, _ = name.rpartition(".")
-    base = stem if dot and stem else name
-    path = f"{folder}/{base}.jpg" if folder else f"{base}.jpg"
-    return DerivativeKeys(thumbnail=THUMBNAIL_PREFIX + path, medium=MEDIUM_PREFIX + path)
 
 
 def normalise_sequencer(sequencer: str) -> str:

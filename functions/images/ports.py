@@ -6,10 +6,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 
-class ObjectChanged(Exception):
-    """The object is no longer the version the event announced (replaced or deleted): the event is stale."""
-
-
 @dataclass(frozen=True, kw_only=True)
 class ObjectInfo:
     """Size and ETag (without quotes) of the current version of an object."""

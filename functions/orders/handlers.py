@@ -28,10 +28,9 @@ from functions.common.errors import ServiceUnavailable, Unauthorized, Validation
 from functions.common.http import APIGatewayRestResolver, json_response, make_resolver, parse_body
 from functions.common.logging import API_GATEWAY_REST, get_logger
 from functions.orders import logic
+from functions.orders.adapters import DynamoOrderRepository, HttpInventory, HttpNotifier, build_session
 from functions.orders.errors import IdempotencyKeyReused, MissingIdempotencyKey, RequestInProgress
 from functions.orders.models import IDEMPOTENCY_KEY, CreateOrderRequest, PlaceOrder
-from functions.orders.repository import DynamoOrderRepository
-from functions.orders.services import HttpInventory, HttpNotifier, build_session
 from functions.orders.settings import get_env, get_read_env
 
 logger = get_logger("orders")

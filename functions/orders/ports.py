@@ -1,4 +1,4 @@
-"""What the order logic needs from the outside world (adapters in `repository.py`/`services.py`, fakes in tests)."""
+"""What the order logic needs from the outside world (implemented by `adapters.py`, fakes in tests)."""
 
 from __future__ import annotations
 

@@ -22,15 +22,16 @@ from functions.common.http import (
 )
 from functions.common.logging import API_GATEWAY_REST, get_logger
 from functions.todos import logic
+from functions.todos.adapters import DynamoTodoRepository
 from functions.todos.models import ListQuery, TodoCreate, TodoUpdate
-from functions.todos.repository import DynamoTodoRepository
+from functions.todos.ports import TodoRepository
 from functions.todos.settings import get_env
 
 SERVICE = "todos"
 logger = get_logger(SERVICE)
 
 
-def _repository() -> logic.TodoRepository:
+def _repository() -> TodoRepository:
     return DynamoTodoRepository(get_env().TABLE_NAME)
 
 

@@ -61,9 +61,9 @@ def invoke() -> Invoke:
 @pytest.fixture
 def seed(dynamodb: Any, todos_table: str) -> Callable[[int], list[str]]:
     """`seed(n)`: write n todos straight into the table (BatchWriteItem) and return their ids."""
+    from functions.todos.adapters import to_item
     from functions.todos.logic import new_id, utc_now
     from functions.todos.models import Todo
-    from functions.todos.repository import to_item
 
     def _seed(n: int) -> list[str]:
         stamp = utc_now()

@@ -14,7 +14,7 @@ import boto3
 import jwt
 import pytest
 
-from functions.auth import AUDIENCE, ISSUER, authorizer, handlers, logic
+from functions.auth import AUDIENCE, ISSUER, handlers, logic
 from infra.tables import USERS
 from tests.functions import shop_support as shop
 from tests.support.dynamo import create_table
@@ -49,7 +49,7 @@ def token(body: Any) -> dict[str, Any]:
 
 def authorize(header: str | None) -> dict[str, Any]:
     headers = {"Authorization": header} if header is not None else {}
-    return authorizer.handler(shop.authorizer_event(headers), shop.context("authorizer"))
+    return handlers.authorizer(shop.authorizer_event(headers), shop.context("authorizer"))
 
 
 def stored_user(ddb: Any, username: str) -> dict[str, Any] | None:
@@ -228,7 +228,7 @@ def test_authorizer_allows_a_valid_token_with_the_user_id_in_context(auth: Simpl
 def test_authorizer_accepts_lowercase_header_and_scheme(auth: SimpleNamespace) -> None:
     event = shop.authorizer_event({"authorization": f"bearer {sign(valid_claims())}"})
 
-    policy = authorizer.handler(event, shop.context("authorizer"))
+    policy = handlers.authorizer(event, shop.context("authorizer"))
 
     assert policy["principalId"] == "user-123"
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from functions.auth import passwords, tokens
-from functions.auth.tokens import Identity, InvalidToken, WeakSigningKey, bearer_token, issue_token, verify_token
+from functions.auth.errors import InvalidToken, WeakSigningKey
+from functions.auth.tokens import Identity, bearer_token, issue_token, verify_token
 from tests.functions.shop_support import SIGNING_KEY
 
 ALICE = Identity(user_id="u-1", username="alice")

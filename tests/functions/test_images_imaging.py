@@ -9,17 +9,15 @@ import pytest
 from PIL import Image, ImageChops
 
 from functions.images import imaging
+from functions.images.errors import ImageRejected, Reason
 from functions.images.imaging import (
-    ImageRejected,
-    Limits,
-    Reason,
-    Rendered,
     check_size,
     cover_size,
     decode_size,
     medium_size,
     render,
 )
+from functions.images.models import Limits, Rendered
 from tests.functions import images_corpus as corpus
 
 LIMITS = Limits(max_bytes=40 * 1024 * 1024, max_pixels=40_000_000)

@@ -7,16 +7,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from functions.images.imaging import Limits
-from functions.images.logic import (
-    DerivativeKeys,
-    Outcome,
-    Upload,
-    derivative_keys,
-    normalise_sequencer,
-    process_upload,
-)
-from functions.images.ports import ObjectChanged, ObjectInfo, StoredRecord
+from functions.images.errors import ObjectChanged
+from functions.images.keys import DerivativeKeys, derivative_keys
+from functions.images.logic import normalise_sequencer, process_upload
+from functions.images.models import Limits, Outcome, Upload
+from functions.images.ports import ObjectInfo, StoredRecord
 from tests.functions import images_corpus as corpus
 
 LIMITS = Limits(max_bytes=1_000_000, max_pixels=10_000_000)

@@ -9,9 +9,9 @@ import pytest
 
 from functions.common.errors import ValidationFailed
 from functions.orders import logic
+from functions.orders.adapters import HttpInventory, build_session
 from functions.orders.errors import InsufficientStock, InventoryUnavailable, OrderNotStored
 from functions.orders.models import Order, PlaceOrder, Reservation
-from functions.orders.services import HttpInventory, build_session
 from tests.functions import shop_support as shop
 
 

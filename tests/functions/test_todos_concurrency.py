@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from functions.todos import logic
+from functions.todos.adapters import DynamoTodoRepository, from_item
 from functions.todos.models import TodoCreate, TodoUpdate
-from functions.todos.repository import DynamoTodoRepository, from_item
 from tests.support.events import api_event
 
 _ENV_KEYS = ("AWS_ENDPOINT_URL", "TABLE_NAME", "POWERTOOLS_SERVICE_NAME", "LOG_LEVEL", "AWS_DEFAULT_REGION")

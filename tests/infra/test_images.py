@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from functions.images.logic import derivative_keys
+from functions.images.keys import derivative_keys
 from functions.images.settings import Env
 from infra.config import ConfigError, stack_config_values
 from infra.layers import PILLOW, locked_packages, zip_path
@@ -220,10 +220,10 @@ def test_memory_and_timeout_follow_config(dev_graph: Graph, tuned_graph: Graph) 
 
 def test_function_runs_the_images_handler_on_python312_arm64(dev_graph: Graph) -> None:
     function = one(dev_graph, FUNCTION)
-    assert function.inputs["handler"] == "functions.images.handler.handler", function.urn
+    assert function.inputs["handler"] == "functions.images.handlers.handler", function.urn
     assert function.inputs["runtime"] == "python3.12" and function.inputs["architectures"] == ["arm64"], function.urn
     packed = set(function.inputs["code"]["assets"])
-    assert "functions/images/handler.py" in packed and "functions/common/aws.py" in packed, function.urn
+    assert "functions/images/handlers.py" in packed and "functions/common/aws.py" in packed, function.urn
     assert not any(p.startswith(("functions/todos/", "functions/auth/")) for p in packed), function.urn
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from functions.auth.settings import AuthorizerEnv
 from functions.auth.settings import Env as AuthEnv
 from functions.common.settings import load_env
-from functions.orders import repository as orders_repository
+from functions.orders import adapters as orders_adapters
 from functions.orders.settings import Env as OrdersEnv
 from functions.orders.settings import ReadEnv as OrdersReadEnv
 from infra import config, openapi
@@ -165,7 +165,7 @@ def test_orders_table_has_the_by_user_index_newest_first_key(graph: Graph) -> No
     orders = table(graph, "orders")
     assert orders.inputs["hashKey"] == "id"
     assert orders.inputs["globalSecondaryIndexes"] == [
-        {"name": orders_repository.BY_USER, "projectionType": "ALL", "keySchemas": [
+        {"name": orders_adapters.BY_USER, "projectionType": "ALL", "keySchemas": [
             {"attributeName": "userId", "keyType": "HASH"}, {"attributeName": "createdAt", "keyType": "RANGE"}]}]
 
 
@@ -197,7 +197,7 @@ def test_protect_data_protects_tables_secret_and_database() -> None:
 # --- functions and roles ----------------------------------------------------------------------------------
 
 def test_functions_run_the_group_handlers_on_python312_arm64(graph: Graph) -> None:
-    for name, handler in {**HANDLERS, "auth-authorizer": "functions.auth.authorizer.handler"}.items():
+    for name, handler in {**HANDLERS, "auth-authorizer": "functions.auth.handlers.authorizer"}.items():
         fn = function(graph, name)
         assert fn.inputs["handler"] == handler, name
         assert fn.inputs["runtime"] == "python3.12" and fn.inputs["architectures"] == ["arm64"], name

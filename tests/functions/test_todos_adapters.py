@@ -7,7 +7,7 @@ import pytest
 from botocore.stub import Stubber
 
 from functions.common.errors import ServiceUnavailable
-from functions.todos.repository import DynamoTodoRepository
+from functions.todos.adapters import DynamoTodoRepository
 
 
 @pytest.mark.parametrize("code", ["ProvisionedThroughputExceededException", "ThrottlingException"])

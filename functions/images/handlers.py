@@ -1,4 +1,4 @@
-"""Lambda entry point of the image pipeline: `functions.images.handler.handler`, invoked by S3 `ObjectCreated`
+"""Lambda entry point of the image pipeline: `functions.images.handlers.handler`, invoked by S3 `ObjectCreated`
 notifications on `original/`. Parses each record, runs `logic.process_upload`, logs what happened.
 
 The invocation succeeds when every record was either processed, recorded as a permanent failure, or skipped as
@@ -17,8 +17,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.logging import get_logger
 from functions.images.adapters import DynamoMetadataRepository, S3ObjectStore
-from functions.images.imaging import Limits
-from functions.images.logic import Outcome, Result, Upload, process_upload
+from functions.images.logic import process_upload
+from functions.images.models import Limits, Outcome, Result, Upload
 from functions.images.settings import get_env
 
 SERVICE = "images"

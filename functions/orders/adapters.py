@@ -1,6 +1,9 @@
-"""HTTP adapters for the mesh's inventory and notification services (through the Istio ingress).
+"""The orders group's edges: the DynamoDB orders table, and the mesh's inventory and notification services over
+HTTP (through the Istio ingress).
 
-One `requests.Session` per container (connection reuse across invocations). Every call this module makes is
+Orders table: hash key `id`, GSI `byUser` on userId/createdAt (see `infra.tables.ORDERS`).
+
+HTTP: one `requests.Session` per container (connection reuse across invocations). Every call this module makes is
 idempotent by design (reserve per orderId, release per orderId, notification per orderId), so POST is retried, but
 within a small budget: only connect failures, a single read failure and 502/503/504 (the mesh's "no healthy
 upstream" / "circuit open"). Notifications get a shorter timeout and a single retry: they must never hold up an
@@ -12,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+from botocore.exceptions import ClientError
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 from urllib3.util.retry import Retry
@@ -24,7 +28,8 @@ from functions.orders.errors import (
     OrderAbandoned,
     ProductNotFound,
 )
-from functions.orders.models import Reservation
+from functions.orders.models import Order, Reservation
+from functions.orders.ports import PageKey
 
 RESERVE_PATH = "/api/inventory/reserve"
 RELEASE_PATH = "/api/inventory/release"
@@ -154,3 +159,71 @@ class HttpNotifier:
             self._url, json={"userId": user_id, "message": message, "orderId": order_id}, timeout=self._timeout
         )
         response.raise_for_status()
+
+
+# ---- the orders table ----
+
+BY_USER = "byUser"
+
+
+def _item(order: Order) -> dict[str, Any]:
+    return {
+        "id": {"S": order.id},
+        "userId": {"S": order.userId},
+        "productId": {"S": order.productId},
+        "quantity": {"N": str(order.quantity)},
+        "status": {"S": order.status},
+        "createdAt": {"S": order.createdAt},
+    }
+
+
+def _order(item: dict[str, Any]) -> Order:
+    return Order(
+        id=item["id"]["S"],
+        userId=item["userId"]["S"],
+        productId=item["productId"]["S"],
+        quantity=int(item["quantity"]["N"]),
+        status=item["status"]["S"],
+        createdAt=item["createdAt"]["S"],
+    )
+
+
+class DynamoOrderRepository:
+    def __init__(self, *, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    def add(self, order: Order) -> Order:
+        try:
+            self._client.put_item(
+                TableName=self._table, Item=_item(order), ConditionExpression="attribute_not_exists(id)"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            # Same deterministic id: a previous attempt stored it before crashing. Keep the first write.
+            existing = self.get(order.id)
+            if existing is None or existing.userId != order.userId:
+                raise
+            return existing
+        return order
+
+    def get(self, order_id: str) -> Order | None:
+        found = self._client.get_item(TableName=self._table, Key={"id": {"S": order_id}}).get("Item")
+        return _order(found) if found else None
+
+    def list_for_user(self, user_id: str, *, limit: int, start: PageKey | None) -> tuple[list[Order], PageKey | None]:
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "IndexName": BY_USER,
+            "KeyConditionExpression": "userId = :u",
+            "ExpressionAttributeValues": {":u": {"S": user_id}},
+            "ScanIndexForward": False,
+            "Limit": limit,
+        }
+        if start:
+            kwargs["ExclusiveStartKey"] = {name: {"S": value} for name, value in start.items()}
+        page = self._client.query(**kwargs)
+        last = page.get("LastEvaluatedKey")
+        next_key = {name: value["S"] for name, value in last.items()} if last else None
+        return [_order(item) for item in page.get("Items", [])], next_key

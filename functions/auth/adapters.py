@@ -1,12 +1,18 @@
-"""DynamoDB users table adapter (hash key `username`, see `infra.tables.USERS`)."""
+"""The auth group's edges: the DynamoDB users table (hash key `username`, see `infra.tables.USERS`) and the JWT
+signing key in Secrets Manager (fetched once per container; Powertools caches it for `max_age`)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
 
-from functions.auth.ports import UsernameTaken, UserRecord
+from functions.auth.errors import UsernameTaken
+from functions.auth.ports import UserRecord
+
+# Re-read the secret every few minutes so a rotated key reaches warm containers without a redeploy.
+CACHE_SECONDS = 300
 
 
 class DynamoUserRepository:
@@ -45,3 +51,11 @@ class DynamoUserRepository:
             password_hash=found["passwordHash"]["S"],
             created_at=found["createdAt"]["S"],
         )
+
+
+def get_signing_key(secret_arn: str) -> str:
+    """The SecretString of `secret_arn` (the raw HS256 key)."""
+    value = parameters.get_secret(secret_arn, max_age=CACHE_SECONDS)
+    if not isinstance(value, str) or not value:
+        raise RuntimeError("the JWT secret has no SecretString")
+    return value

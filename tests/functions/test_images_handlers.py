@@ -19,7 +19,7 @@ from PIL import Image
 from functions.common import aws
 from functions.common.settings import ConfigurationError
 from functions.images import settings
-from functions.images.handler import handler
+from functions.images.handlers import handler
 from infra.tables import IMAGE_METADATA
 from tests.functions import images_corpus as corpus
 from tests.support.dynamo import create_table

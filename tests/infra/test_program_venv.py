@@ -1,0 +1,177 @@
+"""The program runs with only requirements.txt installed, as `pulumi up` runs it (Pulumi.yaml `toolchain: pip`).
+
+The CLI builds `.venv` from requirements.txt alone, so anything the program imports from the runtime code's
+dependencies (Pillow, Powertools, PyJWT, boto3, FastAPI, psycopg) kills it at import, while the suite's own venv
+(which has everything) would never notice. Two guards:
+- fast: every module under infra/ imported in a subprocess whose `sys.meta_path` refuses the runtime-only packages;
+- slow: a real venv made from requirements.txt only (cached by its hash under build/), running `__main__.py` as
+  the language host does (tests/infra/program_host.py) under plain SDK mocks with the dev stack's config.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import pytest
+
+from infra.config import PROJECT_DIR, stack_config_values
+from sim.capture import Graph
+from tests.infra.conftest import TEST_SECRETS
+
+# One worker runs the module, so the program runs once in the venv (make unit: --dist loadgroup).
+pytestmark = pytest.mark.xdist_group("program-venv")
+
+REQUIREMENTS = PROJECT_DIR / "requirements.txt"
+HOST = Path(__file__).with_name("program_host.py")
+# What the Lambda functions and the services need at run time and the program must never import.
+RUNTIME_ONLY = ("PIL", "aws_lambda_powertools", "jwt", "boto3", "botocore", "fastapi", "psycopg")
+# requests is runtime-only for our code, but pulumi-kubernetes itself imports it (pulumi_kubernetes.yaml, loaded
+# by helm.v3 and apiextensions), so it is refused only when the importer is the project's own code.
+OWN_CODE_ONLY = ("requests",)
+OWN_PACKAGES = ("infra", "functions", "mesh", "services", "local", "__main__")
+TOP_LEVEL = {
+    ("serverless-mesh:todos:TodosApi", "todos"),
+    ("serverless-mesh:images:ImagePipeline", "images"),
+    ("serverless-mesh:platform:Platform", "platform"),
+    ("serverless-mesh:shop:Shop", "shop"),
+    ("serverless-mesh:api:HttpApi", "api"),
+    ("serverless-mesh:canary:CanaryApp", "canary"),
+    ("aws:lambda/layerVersion:LayerVersion", "deps"),
+}
+
+
+def _infra_modules() -> list[str]:
+    return sorted(f"infra.{p.stem}" for p in (PROJECT_DIR / "infra").glob("*.py") if p.stem != "__init__")
+
+
+# Runs in a fresh interpreter: a finder ahead of every other one that refuses the runtime-only packages.
+_BLOCKED_IMPORTS = """
+import importlib, sys
+
+ALWAYS, OWN_ONLY, OWN = {always!r}, {own_only!r}, {own!r}
+
+
+def importer() -> str:
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename.startswith("<frozen importlib"):
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+class Refuse:
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        who = importer()
+        if top in ALWAYS or (top in OWN_ONLY and who.partition(".")[0] in OWN):
+            raise ImportError(f"{{name}} is not in requirements.txt (imported by {{who}})")
+        return None
+
+
+sys.meta_path.insert(0, Refuse())
+for module in {modules!r}:
+    importlib.import_module(module)
+print("imported", len({modules!r}))
+"""
+
+
+def _import_blocked(modules: list[str]) -> subprocess.CompletedProcess[str]:
+    code = _BLOCKED_IMPORTS.format(always=RUNTIME_ONLY, own_only=OWN_CODE_ONLY, own=OWN_PACKAGES, modules=modules)
+    return subprocess.run([sys.executable, "-c", code], cwd=PROJECT_DIR, capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_every_infra_module_imports_without_the_runtime_packages() -> None:
+    modules = _infra_modules()
+    assert "infra.images" in modules and "infra.shop" in modules
+    result = _import_blocked(modules)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_contract_modules_infra_shares_with_the_lambda_code_import_without_the_runtime_packages() -> None:
+    # Packages' __init__ run on any import below them; settings/permissions/keys are the one definition of
+    # env-var contracts, IAM actions and S3 prefixes that both sides read.
+    root = PROJECT_DIR / "functions"
+    modules = ["functions"]
+    for group in sorted(p.parent for p in root.glob("*/__init__.py")):
+        modules.append(f"functions.{group.name}")
+        modules += [f"functions.{group.name}.{m}" for m in ("settings", "permissions", "keys")
+                    if (group / f"{m}.py").exists()]
+    assert "functions.images.keys" in modules and "functions.todos.permissions" in modules
+    result = _import_blocked(modules)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_the_import_guard_refuses_what_the_lambda_code_needs() -> None:
+    # The guard itself must bite: the image function's logic needs Pillow, the auth tokens need PyJWT.
+    result = _import_blocked(["functions.images.logic"])
+    assert result.returncode != 0 and "PIL is not in requirements.txt" in result.stderr
+    result = _import_blocked(["functions.auth.tokens"])
+    assert result.returncode != 0 and "jwt is not in requirements.txt" in result.stderr
+
+
+# --- The real venv ---------------------------------------------------------------------------------------
+
+def program_venv() -> Path:
+    """build/program-venv-<hash of requirements.txt>: made once, under a file lock (xdist runs 2 workers)."""
+    digest = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()[:16]
+    target = PROJECT_DIR / "build" / f"program-venv-{digest}"
+    complete = target / ".complete"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target.parent / f"program-venv-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not complete.exists():
+            shutil.rmtree(target, ignore_errors=True)  # a run killed half-way left a partial venv
+            venv.EnvBuilder(with_pip=True).create(target)
+            subprocess.run([str(target / "bin" / "python"), "-m", "pip", "install", "--quiet",
+                            "--disable-pip-version-check", "-r", str(REQUIREMENTS)], check=True, timeout=1200)
+            complete.write_text(REQUIREMENTS.read_text())  # written last: its presence means the venv is whole
+    return target
+
+
+@pytest.fixture(scope="module")
+def host_run() -> dict[str, object]:
+    """The dev stack's program run by the language host's steps in the requirements-only venv."""
+    python = program_venv() / "bin" / "python"
+    config = stack_config_values("dev", secrets=TEST_SECRETS)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PULUMI_"))}
+    # How the language host hands config to the program (pulumi.runtime.get_config_env / _secret_keys_env).
+    env["PULUMI_CONFIG"] = json.dumps(config.values)
+    env["PULUMI_CONFIG_SECRET_KEYS"] = json.dumps(sorted(config.secret_keys))
+    result = subprocess.run([str(python), str(HOST), str(PROJECT_DIR), "dev"], cwd=PROJECT_DIR, env=env,
+                            capture_output=True, text=True, timeout=600, check=False)
+    report = json.loads(result.stdout.strip().splitlines()[-1]) if result.stdout.strip() else {}
+    return {"returncode": result.returncode, "stderr": result.stderr, **report}
+
+
+@pytest.mark.slow
+def test_program_exits_0_in_a_venv_of_requirements_txt_only(host_run: dict[str, object]) -> None:
+    assert host_run["returncode"] == 0, str(host_run["stderr"])[-4000:]
+
+
+@pytest.mark.slow
+def test_program_registers_the_top_level_components(host_run: dict[str, object]) -> None:
+    registered = {(r["type"], r["name"]) for r in host_run["resources"]}  # type: ignore[attr-defined]
+    assert registered >= TOP_LEVEL, TOP_LEVEL - registered
+
+
+@pytest.mark.slow
+def test_program_registers_the_same_resources_as_under_the_full_venv(
+        host_run: dict[str, object], dev_graph: Graph) -> None:
+    # Nothing the program builds depends on which venv it runs in.
+    registered = sorted((r["type"], r["name"]) for r in host_run["resources"])  # type: ignore[attr-defined]
+    assert registered == sorted((r.type, r.name) for r in dev_graph.resources)
+
+
+@pytest.mark.slow
+def test_program_imports_none_of_the_runtime_only_packages(host_run: dict[str, object]) -> None:
+    modules = {m.partition(".")[0] for m in host_run["modules"]}  # type: ignore[attr-defined]
+    assert not modules & set(RUNTIME_ONLY), sorted(modules & set(RUNTIME_ONLY))
+    assert "infra.images" in host_run["modules"]  # type: ignore[operator]
