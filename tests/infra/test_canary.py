@@ -222,7 +222,7 @@ def test_virtual_service_waits_for_subsets_and_deployments(dev: Graph) -> None:
 # --- Retiring v1 and bad config -----------------------------------------------------------------------------
 
 def test_retire_stable_at_100_removes_the_v1_deployment_only() -> None:
-    graph = mesh_graph(canaryWeight=100, retireStable=True)
+    graph = mesh_graph(canaryWeight=100, retireStable=True, confirmStableDrained=True)
     names = {d.inputs["metadata"]["name"] for d in graph.of_type(DEPLOYMENT)}
     assert names == {"myapp-v2"}
     assert split(graph) == {"v1": 0, "v2": 100}

@@ -32,10 +32,12 @@ def test_every_declared_key_has_a_description_and_every_setting_is_declared() ->
     schema = project_schema()
     for key, spec in schema.items():
         assert spec.get("description"), f"{key} has no description in Pulumi.yaml"
-        assert spec.get("type") in ("integer", "string", "boolean"), key
+        assert spec.get("type") in ("integer", "string", "boolean", "array"), key
+        if spec["type"] == "array":
+            assert spec.get("items", {}).get("type") == "string", f"{key}: an array declares its items' type"
     from infra.config import SECRET_KEYS, StackConfig
 
-    aliases = {f.alias for f in StackConfig.model_fields.values()} - {None, "aws:region"}
+    aliases = {f.alias for f in StackConfig.model_fields.values()} - {None, "aws:region", "aws:profile"}
     assert aliases | SECRET_KEYS == set(schema), "Pulumi.yaml and StackConfig declare different keys"
 
 
