@@ -833,3 +833,98 @@ def _k8s_secret(name: str, inputs: dict[str, Any]) -> None:
             raise reject(name, t, f"key {key!r} is not a valid Secret key")
         if not isinstance(value, str):
             raise reject(name, t, f"stringData.{key} must be a string, got {type(value).__name__}")
+
+
+# --- [deploy-rehearsal block] EKS add-ons, StorageClasses, endpoint CIDRs, access principals, VPC functions -------
+# Kept apart so it ports as one piece (these rules add to the ones above; `rule` allows several per type).
+# Names EKS lists for `describe-addon-versions` that this project may install (the add-on name is immutable).
+EKS_ADDONS = {"aws-ebs-csi-driver", "aws-efs-csi-driver", "vpc-cni", "coredns", "kube-proxy",
+              "eks-pod-identity-agent", "aws-mountpoint-s3-csi-driver", "snapshot-controller"}
+# The provider's own check of addon_version (semver with a leading v); EKS versions read v1.48.0-eksbuild.1.
+_ADDON_VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+@rule("aws:eks/addon:Addon")
+def _eks_addon(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:eks/addon:Addon"
+    if inputs.get("addonName") not in EKS_ADDONS:
+        raise reject(name, t, f"addonName {inputs.get('addonName')!r} is not an EKS add-on ({sorted(EKS_ADDONS)})")
+    version = inputs.get("addonVersion")
+    if version is not None and not _ADDON_VERSION.match(str(version)):
+        raise reject(name, t, f"addonVersion {version!r} is not an EKS add-on version like v1.48.0-eksbuild.1")
+    role = inputs.get("serviceAccountRoleArn")
+    if role is not None and not _IAM_ROLE_ARN.match(str(role)):
+        raise reject(name, t, f"serviceAccountRoleArn {role!r} is not an IAM role ARN")
+    if inputs.get("resolveConflictsOnCreate", "NONE") not in ("NONE", "OVERWRITE"):
+        raise reject(name, t, f"resolveConflictsOnCreate {inputs.get('resolveConflictsOnCreate')!r}")
+    if inputs.get("resolveConflictsOnUpdate", "NONE") not in ("NONE", "OVERWRITE", "PRESERVE"):
+        raise reject(name, t, f"resolveConflictsOnUpdate {inputs.get('resolveConflictsOnUpdate')!r}")
+
+
+# The EBS CSI driver's volume types and its boolean parameters' spelling (strings, as StorageClass parameters are).
+EBS_VOLUME_TYPES = {"gp2", "gp3", "io1", "io2", "sc1", "st1", "standard"}
+
+
+@rule("kubernetes:storage.k8s.io/v1:StorageClass")
+def _storage_class(name: str, inputs: dict[str, Any]) -> None:
+    t = "kubernetes:storage.k8s.io/v1:StorageClass"
+    provisioner = str(inputs.get("provisioner") or "")
+    if not provisioner:
+        raise reject(name, t, "provisioner is required")
+    if provisioner == "kubernetes.io/aws-ebs":
+        raise reject(name, t, "the in-tree kubernetes.io/aws-ebs provisioner is gone (EKS 1.23+ provisions EBS "
+                              "through ebs.csi.aws.com)")
+    if inputs.get("volumeBindingMode", "Immediate") not in ("Immediate", "WaitForFirstConsumer"):
+        raise reject(name, t, f"volumeBindingMode {inputs.get('volumeBindingMode')!r}")
+    if inputs.get("reclaimPolicy", "Delete") not in ("Delete", "Retain"):
+        raise reject(name, t, f"reclaimPolicy {inputs.get('reclaimPolicy')!r} is not Delete or Retain")
+    parameters = inputs.get("parameters") or {}
+    for key, value in parameters.items():
+        if not isinstance(value, str):
+            raise reject(name, t, f"parameters.{key} must be a string, got {type(value).__name__}")
+    if provisioner == "ebs.csi.aws.com":
+        if parameters.get("type", "gp3") not in EBS_VOLUME_TYPES:
+            raise reject(name, t, f"parameters.type {parameters.get('type')!r} is not an EBS volume type")
+        if parameters.get("encrypted", "false") not in ("true", "false"):
+            raise reject(name, t, f"parameters.encrypted {parameters.get('encrypted')!r} is not \"true\" or \"false\"")
+
+
+@rule("aws:eks/cluster:Cluster")
+def _eks_public_access_cidrs(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:eks/cluster:Cluster"
+    vpc = inputs.get("vpcConfig") or {}
+    cidrs = vpc.get("publicAccessCidrs")
+    if cidrs is None:
+        return
+    if vpc.get("endpointPublicAccess") is False:
+        raise reject(name, t, "publicAccessCidrs is set but endpointPublicAccess is false")
+    if not cidrs:
+        raise reject(name, t, "publicAccessCidrs is empty")
+    for cidr in cidrs:
+        try:
+            ipaddress.IPv4Network(str(cidr), strict=True)
+        except ValueError:
+            raise reject(name, t, f"publicAccessCidrs entry {cidr!r} is not an IPv4 CIDR block") from None
+
+
+@rule("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+def _eks_access_policy_principal(name: str, inputs: dict[str, Any]) -> None:
+    principal = str(inputs.get("principalArn") or "")
+    if not _IAM_PRINCIPAL.match(principal):
+        raise reject(name, "aws:eks/accessPolicyAssociation:AccessPolicyAssociation",
+                     f"principalArn {principal!r} must be an IAM role or user ARN (not an STS session)")
+
+
+@rule("aws:lambda/function:Function")
+def _lambda_destroy_time_groups(name: str, inputs: dict[str, Any]) -> None:
+    t = "aws:lambda/function:Function"
+    replacement = inputs.get("replacementSecurityGroupIds")
+    if replacement and not inputs.get("replaceSecurityGroupsOnDestroy"):
+        raise reject(name, t, "replacementSecurityGroupIds requires replaceSecurityGroupsOnDestroy")
+    if inputs.get("replaceSecurityGroupsOnDestroy"):
+        if not (inputs.get("vpcConfig") or {}).get("securityGroupIds"):
+            raise reject(name, t, "replaceSecurityGroupsOnDestroy needs a vpcConfig with security groups")
+        for group in replacement or []:
+            if not str(group).startswith("sg-"):
+                raise reject(name, t, f"replacementSecurityGroupIds entry {group!r} is not a security group id")
