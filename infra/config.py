@@ -122,7 +122,7 @@ class StackConfig(BaseModel):
     stack: str = "dev"
     region: str = Field("eu-west-1", alias="aws:region")
     aws_profile: str = Field("", alias="aws:profile")
-    """The AWS CLI profile the stack's provider uses (`aws:profile`); the kubeconfig's `aws eks get-token` uses it too."""
+    """The AWS CLI profile of the stack (`aws:profile`); the kubeconfig's `aws eks get-token` uses it too."""
 
     # Foundation and the TODO API
     canary_weight: int = Field(alias="canaryWeight", ge=0, le=100)
