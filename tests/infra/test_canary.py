@@ -245,6 +245,19 @@ def test_retire_stable_while_v1_takes_traffic_fails_naming_both_keys() -> None:
     assert "serverless-mesh:canaryWeight" in str(err.value)
 
 
+def test_retire_stable_without_confirmation_fails_at_preview_naming_both_keys() -> None:
+    # Weight 100 and retirement in one update would delete v1 while Envoy may still route to it.
+    with pytest.raises(ConfigError) as err:
+        capture_mesh({"canaryWeight": 100, "retireStable": True})
+    assert "serverless-mesh:retireStable" in str(err.value)
+    assert "serverless-mesh:confirmStableDrained" in str(err.value)
+
+
+def test_a_stale_confirmation_is_refused_after_a_rollback() -> None:
+    with pytest.raises(ConfigError, match=r"serverless-mesh:confirmStableDrained .* serverless-mesh:retireStable"):
+        capture_mesh({"canaryWeight": 100, "retireStable": False, "confirmStableDrained": True})
+
+
 @pytest.mark.parametrize("bad", [-1, 101, 150, "abc"])
 def test_canary_weight_outside_0_to_100_fails_naming_the_key_and_value(bad: object) -> None:
     with pytest.raises(ConfigError) as err:

@@ -106,6 +106,17 @@ def test_vpc_functions_move_their_enis_to_the_vpcs_default_group_before_deletion
             assert "replaceSecurityGroupsOnDestroy" not in function.inputs, function.urn
 
 
+def test_the_mock_refuses_replacement_groups_without_the_flag_or_the_vpc(dev_graph: Graph) -> None:
+    from infra.cloudrules import CloudRejection, check
+
+    function = dev_graph.one(FUNCTION, "orders-create-function")
+    check(function.type, function.name, function.inputs)
+    with pytest.raises(CloudRejection, match="requires replaceSecurityGroupsOnDestroy"):
+        check(function.type, function.name, {**function.inputs, "replaceSecurityGroupsOnDestroy": False})
+    with pytest.raises(CloudRejection, match="needs a vpcConfig"):
+        check(function.type, function.name, {**function.inputs, "vpcConfig": None})
+
+
 def test_bucket_notifications_come_after_the_permissions_that_let_s3_invoke_their_functions(
         dev_graph: Graph) -> None:
     functions = {f.outputs["arn"]: f for f in dev_graph.of_type(FUNCTION)}
