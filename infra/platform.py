@@ -336,7 +336,7 @@ class EksCluster(pulumi.ComponentResource):
         region = aws.get_region_output().region
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data, region,
-        ).apply(lambda a: kubeconfig_document(*a, profile=args.aws_profile)))
+        ).apply(lambda a: kubeconfig_document(a[0], a[1], a[2], a[3], profile=args.aws_profile)))
         self.register_outputs({"cluster_name": self.cluster_name, "oidc_provider_arn": self.oidc_provider_arn,
                                "kubeconfig": self.kubeconfig})
 
