@@ -93,3 +93,14 @@ def test_istiod_resources_are_set_where_the_istiod_chart_reads_them() -> None:
     values = istiod_values()
     assert "pilot" not in values, "the istiod chart ignores pilot.resources (its template reads .Values.resources)"
     assert values["resources"]["requests"] == {"cpu": "100m", "memory": "256Mi"}
+
+
+def test_a_deployer_missing_from_cluster_admin_arns_is_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    deployer = "arn:aws:iam::123456789012:user/test"  # the mock's caller
+    with caplog.at_level("WARNING"):
+        capture_mesh({"clusterAdminArns": [OPS]})
+    assert any(f"clusterAdminArns does not list {deployer}" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        capture_mesh({"clusterAdminArns": [OPS, deployer]})
+    assert not any("clusterAdminArns does not list" in r.getMessage() for r in caplog.records)
