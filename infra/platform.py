@@ -380,37 +380,42 @@ class EksCluster(pulumi.ComponentResource):
         )
 
     def _create_admin_access(self, name: str, admin_arns: tuple[str, ...]) -> list[pulumi.Resource]:
+        deployer = self._deployer_arn()
         if not admin_arns:
             # Nobody named: the identity running `pulumi up` administers the cluster (the Kubernetes provider
-            # authenticates as it). An assumed role's STS ARN is not accepted by access entries; the session
-            # context gives its IAM role ARN. Another principal's `up` would move this entry to itself, which is
-            # why shared stacks list their admins in `clusterAdminArns`.
-            caller = aws.get_caller_identity_output()
-            deployer = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
+            # authenticates as it). Another principal's `up` would move this entry to itself, which is why shared
+            # stacks list their admins in `clusterAdminArns`.
             return [self._admin(f"{name}-deployer", deployer)]
-        self._warn_unless_deployer_listed(admin_arns)
-        return [self._admin(f"{name}-admin-{admin_resource_suffix(arn)}", arn) for arn in admin_arns]
+        if deployer not in admin_arns:
+            # The Kubernetes provider runs as the deployer: not an admin, every Kubernetes resource gets a 401/403.
+            pulumi.log.warn(f"{PROJECT}:clusterAdminArns does not list {deployer}, the identity running this "
+                            "update; its Kubernetes resources will be refused", self)
+        return [self._admin(f"{name}-admin-{admin_resource_suffix(arn)}", arn,
+                            # Moving from the default to a list that names the deployer: the same entry, renamed.
+                            # Without the alias Pulumi would create the new entry before deleting the old one,
+                            # and EKS refuses a second access entry for one principal.
+                            previous=f"{name}-deployer" if arn == deployer else None)
+                for arn in admin_arns]
 
-    def _admin(self, resource_name: str, principal: pulumi.Input[str]) -> pulumi.Resource:
+    @staticmethod
+    def _deployer_arn() -> str:
+        # A plain value (a blocking invoke), so names and aliases can depend on it. An assumed role's STS ARN is
+        # not accepted by access entries; the session context gives its IAM role ARN.
+        caller = aws.get_caller_identity()
+        return str(aws.iam.get_session_context(arn=caller.arn).issuer_arn)
+
+    def _admin(self, resource_name: str, principal: str, previous: str | None = None) -> pulumi.Resource:
+        def opts(suffix: str = "") -> pulumi.ResourceOptions:
+            aliases = [pulumi.Alias(name=f"{previous}{suffix}")] if previous else None
+            return pulumi.ResourceOptions(parent=self, aliases=aliases)
+
         entry = aws.eks.AccessEntry(resource_name, cluster_name=self.cluster.name, principal_arn=principal,
-                                    type="STANDARD", opts=pulumi.ResourceOptions(parent=self))
+                                    type="STANDARD", opts=opts())
         return aws.eks.AccessPolicyAssociation(
             f"{resource_name}-admin", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
             policy_arn=CLUSTER_ADMIN_POLICY,
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-            opts=pulumi.ResourceOptions(parent=self))
-
-    def _warn_unless_deployer_listed(self, admin_arns: tuple[str, ...]) -> None:
-        # The Kubernetes provider runs as the deployer: not an admin, every Kubernetes resource fails with 401/403.
-        caller = aws.get_caller_identity_output()
-        issuer = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
-
-        def check(arn: str) -> None:
-            if arn not in admin_arns:
-                pulumi.log.warn(f"{PROJECT}:clusterAdminArns does not list {arn}, the identity running this update; "
-                                "its Kubernetes resources will be refused", self)
-
-        issuer.apply(check)
+            opts=opts("-admin"))
 
     def _create_node_group(self, name: str, args: PlatformArgs, network: Network) -> aws.eks.NodeGroup:
         role, attachments = self._role(f"{name}-node-role", "ec2.amazonaws.com", NODE_POLICIES)

@@ -104,3 +104,25 @@ def test_a_deployer_missing_from_cluster_admin_arns_is_warned_about(caplog: pyte
     with caplog.at_level("WARNING"):
         capture_mesh({"clusterAdminArns": [OPS, deployer]})
     assert not any("clusterAdminArns does not list" in r.getMessage() for r in caplog.records)
+
+
+def test_listing_the_deployer_renames_its_default_entry_instead_of_adding_a_second(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from infra.graph import _RecordingMonitor
+
+    aliases: dict[str, list[str]] = {}
+    original = _RecordingMonitor.RegisterResource
+
+    def spy(self: _RecordingMonitor, request: object) -> object:
+        # However the SDK sends them (alias specs or alias URNs), their text names the old resource.
+        sent = [*(getattr(request, "aliasSpecs", None) or []), *(getattr(request, "aliases", None) or [])]
+        aliases[str(getattr(request, "name", ""))] = [str(alias) for alias in sent]
+        return original(self, request)
+
+    monkeypatch.setattr(_RecordingMonitor, "RegisterResource", spy)
+    deployer = "arn:aws:iam::123456789012:user/test"  # the mock's caller
+    capture_mesh({"clusterAdminArns": [OPS, deployer]})
+    mine = f"platform-eks-admin-{admin_resource_suffix(deployer)}"
+    assert any("platform-eks-deployer" in a for a in aliases[mine]), aliases[mine]
+    assert any("platform-eks-deployer-admin" in a for a in aliases[f"{mine}-admin"]), aliases[f"{mine}-admin"]
+    assert not aliases[f"platform-eks-admin-{admin_resource_suffix(OPS)}"]
