@@ -11,6 +11,7 @@ allowed, before any resource is registered.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
 PROJECT = "serverless-mesh"
@@ -62,8 +63,56 @@ def _tag(value: str) -> str:
     return value
 
 
+def _string_list(value: Any) -> Any:
+    # The engine hands an `array` key to the program as its JSON text (`pulumi.Config.get`); defaults and the
+    # test harness do the same, so the one accepted shape is a JSON list of strings.
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise PydanticCustomError("string_list", "a list of strings") from None
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise PydanticCustomError("string_list", "a list of strings")
+    return [v.strip() for v in value]
+
+
+def _public_cidrs(value: list[str]) -> tuple[str, ...]:
+    # EKS's public endpoint sees callers by their public source address; nodes and the in-VPC Lambdas use the
+    # private endpoint (endpoint_private_access), so a private, loopback or reserved block here admits nobody.
+    if not value:
+        raise PydanticCustomError("cidrs", "a non-empty list of public IPv4 CIDRs such as 0.0.0.0/0 or 1.2.3.0/24")
+    for cidr in value:
+        try:
+            network = ipaddress.IPv4Network(cidr, strict=True)
+        except ValueError:
+            raise PydanticCustomError("cidrs", "a non-empty list of IPv4 CIDRs such as 0.0.0.0/0 or 1.2.3.0/24 "
+                                      "(no host bits set)") from None
+        if network.prefixlen and (network.is_private or network.is_loopback or network.is_multicast
+                                  or network.is_reserved or network.is_link_local):
+            raise PydanticCustomError("cidrs", "a non-empty list of public IPv4 CIDRs (the VPC reaches the API "
+                                      "through the private endpoint)")
+    return tuple(value)
+
+
+# An access entry takes an IAM role or user ARN; an assumed-role session (`arn:aws:sts::...:assumed-role/...`)
+# is refused by EKS, so the error says to name the role.
+_IAM_PRINCIPAL_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:(role|user)/[\w+=,.@/-]{1,512}$")
+
+
+def _principal_arns(value: list[str]) -> tuple[str, ...]:
+    for arn in value:
+        if not _IAM_PRINCIPAL_ARN.match(arn):
+            raise PydanticCustomError("principals", "a list of IAM role or user ARNs such as "
+                                      "arn:aws:iam::123456789012:role/Admin (not STS assumed-role ARNs)")
+    if len(set(value)) != len(value):
+        raise PydanticCustomError("principals", "a list of distinct IAM role or user ARNs")
+    return tuple(value)
+
+
 Duration = Annotated[str, AfterValidator(_duration)]
 ImageTag = Annotated[str, AfterValidator(_tag)]
+PublicCidrs = Annotated[tuple[str, ...], BeforeValidator(_string_list), AfterValidator(_public_cidrs)]
+PrincipalArns = Annotated[tuple[str, ...], BeforeValidator(_string_list), AfterValidator(_principal_arns)]
 
 
 class StackConfig(BaseModel):
@@ -73,6 +122,8 @@ class StackConfig(BaseModel):
 
     stack: str = "dev"
     region: str = Field("eu-west-1", alias="aws:region")
+    aws_profile: str = Field("", alias="aws:profile")
+    """The AWS CLI profile of the stack (`aws:profile`); the kubeconfig's `aws eks get-token` uses it too."""
 
     # Foundation and the TODO API
     canary_weight: int = Field(alias="canaryWeight", ge=0, le=100)
@@ -100,6 +151,9 @@ class StackConfig(BaseModel):
     node_desired_size: int = Field(alias="nodeDesiredSize", ge=1, le=100)
     node_min_size: int = Field(alias="nodeMinSize", ge=1, le=100)
     node_max_size: int = Field(alias="nodeMaxSize", ge=1, le=100)
+    cluster_endpoint_public_cidrs: PublicCidrs = Field(alias="clusterEndpointPublicCidrs")
+    cluster_admin_arns: PrincipalArns = Field(alias="clusterAdminArns")
+    storage_class_name: str = Field(alias="storageClassName", pattern=r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?)?$")
     istio_version: str = Field(alias="istioVersion", pattern=r"^1\.\d+\.\d+$")
     ingress_internal: bool = Field(alias="ingressInternal")
     image_registry: str = Field(alias="imageRegistry")
@@ -108,6 +162,7 @@ class StackConfig(BaseModel):
     v1_replicas: int = Field(alias="v1Replicas", ge=0, le=20)
     v2_replicas: int = Field(alias="v2Replicas", ge=1, le=20)
     retire_stable: bool = Field(alias="retireStable")
+    confirm_stable_drained: bool = Field(alias="confirmStableDrained")
     mesh_retry_attempts: int = Field(alias="meshRetryAttempts", ge=0, le=10)
     mesh_per_try_timeout: Duration = Field(alias="meshPerTryTimeout")
     mesh_timeout: Duration = Field(alias="meshTimeout")
@@ -162,7 +217,7 @@ def _describe(key: str, err: dict[str, Any]) -> str:
         return "one of " + ", ".join(str(a) for a in getattr(annotation, "__args__", ()))
     if err["type"] == "string_pattern_mismatch" and pattern:
         return f"a string matching {pattern}"
-    if err["type"] in ("duration", "tag"):
+    if err["type"] in ("duration", "tag", "string_list", "cidrs", "principals"):
         return str(err["msg"])
     return _ALLOWED_BY_TYPE.get(err["type"], str(err["msg"]))
 
@@ -186,9 +241,11 @@ def _check_rules(cfg: StackConfig) -> None:
     if cfg.node_architecture == "arm64" and not re.match(r"^[a-z]+\d+g[a-z]*\.", cfg.node_instance_type):
         raise ConfigError(f"{PROJECT}:nodeInstanceType ({cfg.node_instance_type!r}) is not a Graviton (arm64) type, "
                           f"but {PROJECT}:nodeArchitecture is arm64")
-    if cfg.retire_stable and cfg.canary_weight != 100:
-        raise ConfigError(f"{PROJECT}:retireStable can only be true when {PROJECT}:canaryWeight is 100 "
-                          f"(v1 still gets {cfg.stable_weight}% of the traffic)")
+    _check_retirement(cfg)
+    if cfg.storage_class_name and cfg.creates_cluster:
+        raise ConfigError(f"{PROJECT}:storageClassName names a StorageClass of an existing cluster, but "
+                          f"{PROJECT}:kubeconfig is empty, so the stack creates its cluster and its gp3 StorageClass; "
+                          "leave storageClassName empty")
     if cfg.v1_replicas == 0 and cfg.canary_weight != 100:
         raise ConfigError(f"{PROJECT}:v1Replicas must be at least 1 while {PROJECT}:canaryWeight is below 100 "
                           f"(got canaryWeight {cfg.canary_weight}); to remove v1 set canaryWeight 100 and retireStable")
@@ -201,6 +258,32 @@ def _check_rules(cfg: StackConfig) -> None:
         raise ConfigError(f"{PROJECT}:authorizerCacheSeconds ({cfg.authorizer_cache_seconds}) must not exceed "
                           f"{PROJECT}:tokenTtlSeconds ({cfg.token_ttl_seconds}): a revoked or expired token "
                           "would stay accepted from the cache")
+
+
+def _check_retirement(cfg: StackConfig) -> None:
+    """`retireStable` deletes the v1 Deployment; Envoy must already have stopped routing to it.
+
+    Weight 100 and retirement in one `pulumi up` is unsafe: Pulumi applies the VirtualService and deletes the
+    Deployment concurrently (they don't depend on each other in the delete direction), and istiod pushes the new
+    routes to every sidecar and the ingress asynchronously, so requests still in flight to v1 fail. So v2 must
+    have had all traffic in an earlier update. The program cannot prove that from the previous state: a
+    `pulumi.StackReference` to the running stack reads the outputs of its last update, but on a stack that was
+    never deployed the reference fails and cannot be caught (pulumi/pulumi#3540), a failed update may still have
+    rewritten the outputs (pulumi/pulumi#14621, so an exported `canaryWeight: 100` doesn't prove the
+    VirtualService got it), and neither the mocks nor the local twin have a backend to read. Instead the
+    operator confirms it: `confirmStableDrained: true` alongside `retireStable`, and only alongside it, so every
+    retirement (after a rollback too) is confirmed anew.
+    """
+    if cfg.retire_stable and cfg.canary_weight != 100:
+        raise ConfigError(f"{PROJECT}:retireStable can only be true when {PROJECT}:canaryWeight is 100 "
+                          f"(v1 still gets {cfg.stable_weight}% of the traffic)")
+    if cfg.retire_stable and not cfg.confirm_stable_drained:
+        raise ConfigError(f"{PROJECT}:retireStable needs {PROJECT}:confirmStableDrained true: run one `pulumi up` "
+                          f"with {PROJECT}:canaryWeight 100 first (so no Envoy routes to v1 any more), then set "
+                          "retireStable and confirmStableDrained together")
+    if cfg.confirm_stable_drained and not cfg.retire_stable:
+        raise ConfigError(f"{PROJECT}:confirmStableDrained is only set together with {PROJECT}:retireStable; "
+                          "set it back to false (each retirement is confirmed anew)")
 
 
 def parse_stack_config(raw: dict[str, Any], *, stack: str = "dev") -> StackConfig:
@@ -240,13 +323,13 @@ class ConfigValues:
     secret_keys: frozenset[str] = field(default_factory=frozenset)
 
     def project_raw(self) -> dict[str, Any]:
-        """Bare project keys plus `aws:region`, as `parse_stack_config` takes them."""
+        """Bare project keys plus `aws:region` and `aws:profile`, as `parse_stack_config` takes them."""
         raw: dict[str, Any] = {}
         for key, value in self.values.items():
             namespace, _, name = key.partition(":")
             if namespace == PROJECT:
                 raw[name] = value
-            elif key == "aws:region":
+            elif key in ("aws:region", "aws:profile"):
                 raw[key] = value
         return raw
 
@@ -329,7 +412,9 @@ def load() -> tuple[StackConfig, Secrets]:
         # The CLI applies Pulumi.yaml defaults before the program runs; keep the same result without it.
         raw[key] = value if value is not None else (
             _as_engine_string(spec["default"]) if "default" in spec else None)
-    raw["aws:region"] = pulumi.Config("aws").get("region") or "eu-west-1"
+    aws_cfg = pulumi.Config("aws")
+    raw["aws:region"] = aws_cfg.get("region") or "eu-west-1"
+    raw["aws:profile"] = aws_cfg.get("profile") or ""
     cfg = parse_stack_config(raw, stack=pulumi.get_stack())
     secrets = Secrets(
         jwt_signing_key=project_cfg.require_secret("jwtSigningKey").apply(lambda v: check_secret("jwtSigningKey", v)),

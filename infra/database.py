@@ -43,6 +43,8 @@ class PrivateNetwork:
     private_route_table_ids: Sequence[pulumi.Input[str]]
     node_security_group_id: pulumi.Input[str]
     """The security group of the cluster's nodes (and so of its pods, under the VPC CNI)."""
+    default_security_group_id: pulumi.Input[str] | None = None
+    """The VPC's default group: where a VPC function's ENIs are moved before the function is deleted."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,6 +60,10 @@ class InCluster:
     trust_domain: str = "cluster.local"
     depends_on: tuple[pulumi.Resource, ...] = ()
     """The namespace, the credentials Secret and Istio (the AuthorizationPolicy's CRD, the sidecar injector)."""
+    storage_class: str | None = None
+    """The StorageClass the data volume's claim names; None takes the cluster's default class."""
+    storage_ready: tuple[pulumi.Resource, ...] = ()
+    """The CSI driver and the StorageClass: a claim made before them stays Pending and the rollout times out."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -198,7 +204,7 @@ class Database(pulumi.ComponentResource):
             f"{name}-statefulset",
             metadata={"name": POSTGRES_APP, "namespace": cluster.namespace, "labels": labels},
             spec=self._stateful_set_spec(cluster, labels),
-            opts=k8s_opts(cluster.provider, self, [*cluster.depends_on, self.service]),
+            opts=k8s_opts(cluster.provider, self, [*cluster.depends_on, *cluster.storage_ready, self.service]),
         )
         policy = postgres_authorization_policy(cluster.namespace, cluster.clients, cluster.trust_domain)
         # depends_on Istio (in cluster.depends_on): the AuthorizationPolicy CRD must exist first.
@@ -254,7 +260,8 @@ class Database(pulumi.ComponentResource):
             },
             "volumeClaimTemplates": [{
                 "metadata": {"name": "data"},
-                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}},
+                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}},
+                         **({"storageClassName": cluster.storage_class} if cluster.storage_class else {})},
             }],
             # Keep the data on `pulumi destroy` only when protectData says so.
             "persistentVolumeClaimRetentionPolicy": {

@@ -67,6 +67,8 @@ class LambdaFunctionArgs:
     log_retention_days: int = 14
     layers: Sequence[pulumi.Input[str]] = field(default_factory=tuple)
     vpc_config: pulumi.Input[aws.lambda_.FunctionVpcConfigArgs] | None = None
+    replacement_security_group_ids: Sequence[pulumi.Input[str]] = ()
+    """For a VPC function: the groups Lambda moves its ENIs to just before the function is deleted (see below)."""
     description: str = ""
 
 
@@ -81,7 +83,7 @@ class LambdaFunction(pulumi.ComponentResource):
         check_environment(name, args.environment, args.env_contract)
         fn_name = physical_name(name)
         self.log_group = self._create_log_group(name, fn_name, args)
-        self.role = self._create_role(name, args)
+        self.role, self.policy = self._create_role(name, args)
         self.function = self._create_function(name, fn_name, args)
         self.function_name = self.function.name
         self.arn = self.function.arn
@@ -97,7 +99,7 @@ class LambdaFunction(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _create_role(self, name: str, args: LambdaFunctionArgs) -> aws.iam.Role:
+    def _create_role(self, name: str, args: LambdaFunctionArgs) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy(),
@@ -106,13 +108,13 @@ class LambdaFunction(pulumi.ComponentResource):
         )
         logging = statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                             [self.log_group.arn.apply(lambda arn: f"{arn}:*")], sid="WriteOwnLogs")
-        aws.iam.RolePolicy(
+        policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
             policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logging, *args.statements]}),
             opts=pulumi.ResourceOptions(parent=self),
         )
-        return role
+        return role, policy
 
     def _create_function(self, name: str, fn_name: str, args: LambdaFunctionArgs) -> aws.lambda_.Function:
         return aws.lambda_.Function(
@@ -129,6 +131,23 @@ class LambdaFunction(pulumi.ComponentResource):
             layers=list(args.layers) or None,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
             vpc_config=args.vpc_config,
-            # The role's inline policy and the log group must exist before the first invocation.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role]),
+            **self._destroy_time_network(args),
+            # The inline policy before the function: Lambda creates a VPC function's ENIs at creation, with the
+            # execution role (CreateFunction fails or the function stays Pending without the ENI rights), and a
+            # function's first invocation needs its log rights. Depending on the policy also orders `destroy`: the
+            # function goes first, while its role can still delete (and on destroy re-home) its ENIs.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role, self.policy]),
         )
+
+    @staticmethod
+    def _destroy_time_network(args: LambdaFunctionArgs) -> dict[str, Any]:
+        """`replace_security_groups_on_destroy`: before deleting a VPC function the provider updates its VPC config
+        to `replacement_security_group_ids` and waits for that, then deletes it (terraform-provider-aws #37624,
+        the form pulumi-aws 7 ships). The ENIs Lambda leaves behind for up to ~20 minutes then hold the
+        replacement group, not the function's own, so `pulumi destroy` deletes the function's security group
+        at once instead of waiting out the ENIs (pulumi/pulumi-aws#2642). The replacement must outlive the
+        function: the VPC's default group, which goes with the VPC."""
+        if args.vpc_config is None or not args.replacement_security_group_ids:
+            return {}
+        return {"replace_security_groups_on_destroy": True,
+                "replacement_security_group_ids": list(args.replacement_security_group_ids)}

@@ -8,8 +8,10 @@ AMI type, kubeconfig document, Helm values, repository names) sit at module leve
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +21,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import PROJECT, PROJECT_DIR, StackConfig
 from infra.kube import k8s_opts
+from infra.storage import BlockStorage, BlockStorageArgs
 from mesh.gateway import IngressSettings, gateway
 
 ISTIO_CHARTS = "https://istio-release.storage.googleapis.com/charts"
@@ -86,24 +89,37 @@ def assume_role_policy(service: str) -> str:
     })
 
 
-def kubeconfig_document(cluster_name: str, endpoint: str, ca_data: str, region: str) -> str:
-    """A kubeconfig (JSON is valid YAML) whose user runs `aws eks get-token`: no long-lived credential in it."""
+def kubeconfig_document(cluster_name: str, endpoint: str, ca_data: str, region: str, profile: str = "") -> str:
+    """A kubeconfig (JSON is valid YAML) whose user runs `aws eks get-token`: no long-lived credential in it.
+
+    With the stack's `aws:profile` the token is minted from that profile (as `aws eks update-kubeconfig --profile`
+    writes it), so the Kubernetes provider authenticates as the same identity the AWS provider deploys with.
+    """
+    exec_config: dict[str, object] = {
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "command": "aws",
+        "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
+        "interactiveMode": "Never",
+    }
+    if profile:
+        exec_config["env"] = [{"name": "AWS_PROFILE", "value": profile}]
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster_name, "cluster": {"server": endpoint, "certificate-authority-data": ca_data}}],
         "contexts": [{"name": cluster_name, "context": {"cluster": cluster_name, "user": cluster_name}}],
         "current-context": cluster_name,
-        "users": [{
-            "name": cluster_name,
-            "user": {"exec": {
-                "apiVersion": "client.authentication.k8s.io/v1beta1",
-                "command": "aws",
-                "args": ["eks", "get-token", "--cluster-name", cluster_name, "--region", region, "--output", "json"],
-                "interactiveMode": "Never",
-            }},
-        }],
+        "users": [{"name": cluster_name, "user": {"exec": exec_config}}],
     })
+
+
+def admin_resource_suffix(principal_arn: str) -> str:
+    """A stable, readable resource-name part for an admin principal: account, kind and name from the ARN, plus a
+    short hash of the whole ARN (names are lowercased and de-punctuated, so two ARNs could otherwise meet).
+    Derived from the ARN rather than its position, so reordering `clusterAdminArns` replaces nothing."""
+    account, resource = principal_arn.split(":", 5)[4:6]
+    slug = re.sub(r"[^a-z0-9]+", "-", resource.lower()).strip("-")
+    return f"{account}-{slug}-{hashlib.sha256(principal_arn.encode()).hexdigest()[:6]}"
 
 
 def gateway_release_name(ingress: IngressSettings) -> str:
@@ -129,9 +145,12 @@ def gateway_service_annotations(internal: bool) -> dict[str, str]:
 
 
 def istiod_values() -> dict[str, Any]:
+    # `resources` sits at the chart's top level: the istiod chart's deployment template reads `.Values.resources`
+    # (manifests/charts/istio-control/istio-discovery, 1.28 and 1.30 alike); a `pilot.resources` key is ignored and
+    # istiod would request the chart default of 500m / 2 GiB.
     return {
         "meshConfig": {"accessLogFile": "/dev/stdout", "accessLogEncoding": "JSON"},
-        "pilot": {"resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}},
+        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
     }
 
 
@@ -167,6 +186,10 @@ class ClusterSpec:
     max_size: int
     log_retention_days: int = 7
     vpc_cidr: str = "10.0.0.0/16"
+    public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
+    """Who may reach the API's public endpoint (`clusterEndpointPublicCidrs`); the VPC uses the private one."""
+    admin_arns: tuple[str, ...] = ()
+    """IAM principals given cluster-admin access entries (`clusterAdminArns`); empty: whoever runs `pulumi up`."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -185,6 +208,12 @@ class PlatformArgs:
     images: tuple[str, ...] = field(default_factory=service_images)
     force_delete_images: bool = False
     """Let `pulumi destroy` delete repositories that still hold images (dev)."""
+    aws_profile: str = ""
+    """The stack's `aws:profile`: the kubeconfig's `aws eks get-token` runs with it."""
+    storage_class_name: str = ""
+    """An existing cluster's StorageClass for volume claims (`storageClassName`); empty: its default class."""
+    protect_data: bool = False
+    """Keep volumes when their claims are deleted."""
 
 
 def platform_args(cfg: StackConfig) -> PlatformArgs:
@@ -199,12 +228,17 @@ def platform_args(cfg: StackConfig) -> PlatformArgs:
             min_size=cfg.node_min_size,
             max_size=cfg.node_max_size,
             log_retention_days=cfg.log_retention_days,
+            public_access_cidrs=cfg.cluster_endpoint_public_cidrs,
+            admin_arns=cfg.cluster_admin_arns,
         ),
         kubeconfig=cfg.kubeconfig,
         istio_version=cfg.istio_version,
         ingress_internal=cfg.ingress_internal,
         image_registry=cfg.image_registry,
         force_delete_images=not cfg.protect_data,
+        aws_profile=cfg.aws_profile,
+        storage_class_name=cfg.storage_class_name,
+        protect_data=cfg.protect_data,
     )
 
 
@@ -230,6 +264,7 @@ class Network(pulumi.ComponentResource):
         self._create_routes(name, cluster_name)
         self.vpc_id = self.vpc.id
         self.vpc_cidr = args.cluster.vpc_cidr
+        self.default_security_group_id = self.vpc.default_security_group_id
         self.private_subnet_ids = [s.id for s in self.subnets["private"]]
         self.public_subnet_ids = [s.id for s in self.subnets["public"]]
         self.private_route_table_ids = self.route_table_ids["private"]
@@ -288,7 +323,8 @@ class EksCluster(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mesh:platform:EksCluster", name, None, opts)
         self.cluster = self._create_cluster(name, args, network)
-        self._create_admin_access(name)
+        #: The cluster-admin policy associations the Kubernetes provider's identity needs before its first call.
+        self.admin_policies = self._create_admin_access(name, args.cluster.admin_arns)
         self.node_group = self._create_node_group(name, args, network)
         self.oidc_issuer = self.cluster.identities.apply(lambda ids: ids[0].oidcs[0].issuer)  # type: ignore[index,union-attr]
         self.oidc_provider = aws.iam.OpenIdConnectProvider(
@@ -300,7 +336,7 @@ class EksCluster(pulumi.ComponentResource):
         region = aws.get_region_output().region
         self.kubeconfig = pulumi.Output.secret(pulumi.Output.all(
             self.cluster.name, self.cluster.endpoint, self.cluster.certificate_authority.data, region,
-        ).apply(lambda a: kubeconfig_document(*a)))
+        ).apply(lambda a: kubeconfig_document(a[0], a[1], a[2], a[3], profile=args.aws_profile)))
         self.register_outputs({"cluster_name": self.cluster_name, "oidc_provider_arn": self.oidc_provider_arn,
                                "kubeconfig": self.kubeconfig})
 
@@ -328,11 +364,14 @@ class EksCluster(pulumi.ComponentResource):
             role_arn=role.arn,
             vpc_config=aws.eks.ClusterVpcConfigArgs(
                 subnet_ids=[*network.private_subnet_ids, *network.public_subnet_ids],
+                # Nodes (and the shop's Lambdas) reach the API through the private endpoint; the public one
+                # answers only `clusterEndpointPublicCidrs` (the deployer's machine runs the Kubernetes provider).
                 endpoint_private_access=True,
                 endpoint_public_access=True,
+                public_access_cidrs=list(args.cluster.public_access_cidrs),
             ),
             # API mode: who may use the cluster is AWS resources (access entries), not the aws-auth ConfigMap.
-            # The creator gets no implicit admin; the deployer's access entry below is explicit and destroyable.
+            # The creator gets no implicit admin; the admins' access entries below are explicit and destroyable.
             access_config=aws.eks.ClusterAccessConfigArgs(
                 authentication_mode="API", bootstrap_cluster_creator_admin_permissions=False),
             enabled_cluster_log_types=list(CLUSTER_LOG_TYPES),
@@ -340,18 +379,43 @@ class EksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*attachments, logs]),
         )
 
-    def _create_admin_access(self, name: str) -> None:
-        # The identity running `pulumi up` administers the cluster (the Kubernetes provider authenticates as it).
-        # An assumed role's STS ARN is not accepted by access entries; the session context gives its IAM role ARN.
-        caller = aws.get_caller_identity_output()
-        principal = aws.iam.get_session_context_output(arn=caller.arn).issuer_arn
-        entry = aws.eks.AccessEntry(f"{name}-deployer", cluster_name=self.cluster.name, principal_arn=principal,
-                                    type="STANDARD", opts=pulumi.ResourceOptions(parent=self))
-        self.admin_policy = aws.eks.AccessPolicyAssociation(
-            f"{name}-deployer-admin", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
+    def _create_admin_access(self, name: str, admin_arns: tuple[str, ...]) -> list[pulumi.Resource]:
+        deployer = self._deployer_arn()
+        if not admin_arns:
+            # Nobody named: the identity running `pulumi up` administers the cluster (the Kubernetes provider
+            # authenticates as it). Another principal's `up` would move this entry to itself, which is why shared
+            # stacks list their admins in `clusterAdminArns`.
+            return [self._admin(f"{name}-deployer", deployer)]
+        if deployer not in admin_arns:
+            # The Kubernetes provider runs as the deployer: not an admin, every Kubernetes resource gets a 401/403.
+            pulumi.log.warn(f"{PROJECT}:clusterAdminArns does not list {deployer}, the identity running this "
+                            "update; its Kubernetes resources will be refused", self)
+        return [self._admin(f"{name}-admin-{admin_resource_suffix(arn)}", arn,
+                            # Moving from the default to a list that names the deployer: the same entry, renamed.
+                            # Without the alias Pulumi would create the new entry before deleting the old one,
+                            # and EKS refuses a second access entry for one principal.
+                            previous=f"{name}-deployer" if arn == deployer else None)
+                for arn in admin_arns]
+
+    @staticmethod
+    def _deployer_arn() -> str:
+        # A plain value (a blocking invoke), so names and aliases can depend on it. An assumed role's STS ARN is
+        # not accepted by access entries; the session context gives its IAM role ARN.
+        caller = aws.get_caller_identity()
+        return str(aws.iam.get_session_context(arn=caller.arn).issuer_arn)
+
+    def _admin(self, resource_name: str, principal: str, previous: str | None = None) -> pulumi.Resource:
+        def opts(suffix: str = "") -> pulumi.ResourceOptions:
+            aliases = [pulumi.Alias(name=f"{previous}{suffix}")] if previous else None
+            return pulumi.ResourceOptions(parent=self, aliases=aliases)
+
+        entry = aws.eks.AccessEntry(resource_name, cluster_name=self.cluster.name, principal_arn=principal,
+                                    type="STANDARD", opts=opts())
+        return aws.eks.AccessPolicyAssociation(
+            f"{resource_name}-admin", cluster_name=self.cluster.name, principal_arn=entry.principal_arn,
             policy_arn=CLUSTER_ADMIN_POLICY,
             access_scope=aws.eks.AccessPolicyAssociationAccessScopeArgs(type="cluster"),
-            opts=pulumi.ResourceOptions(parent=self))
+            opts=opts("-admin"))
 
     def _create_node_group(self, name: str, args: PlatformArgs, network: Network) -> aws.eks.NodeGroup:
         role, attachments = self._role(f"{name}-node-role", "ec2.amazonaws.com", NODE_POLICIES)
@@ -457,6 +521,7 @@ class Platform(pulumi.ComponentResource):
             self.cluster = EksCluster(f"{name}-eks", args, self.network, pulumi.ResourceOptions(parent=self))
             self.kubeconfig = self.cluster.kubeconfig
         self.provider = self._create_provider(name)
+        self.storage = self._create_storage(name, args)
         self.istio = Istio(f"{name}-istio", args, self.provider, pulumi.ResourceOptions(parent=self))
         self.repositories = self._create_repositories(name, args)
         self.ingress_hostname = self.istio.ingress_hostname
@@ -470,15 +535,43 @@ class Platform(pulumi.ComponentResource):
         return self.cluster.cluster_name if self.cluster else None
 
     @property
+    def storage_class_name(self) -> str | None:
+        """The StorageClass volume claims name: the stack's gp3 class, an existing cluster's configured one, or
+        None for that cluster's default class."""
+        if self.storage is not None:
+            return self.storage.storage_class_name
+        return self.args.storage_class_name or None
+
+    @property
+    def storage_ready(self) -> list[pulumi.Resource]:
+        """Resources a workload with a volume claim must depend on (the CSI driver and its StorageClass)."""
+        return list(self.storage.ready) if self.storage is not None else []
+
+    @property
     def mesh_ready(self) -> list[pulumi.Resource]:
         """Resources an Istio custom resource or a meshed workload must depend on."""
         return list(self.istio.ready)
 
     def _create_provider(self, name: str) -> k8s.Provider:
         # The only Kubernetes provider: every Kubernetes resource names it, so no ambient kubeconfig is ever used.
-        depends = [self.cluster.node_group, self.cluster.admin_policy] if self.cluster else []
+        # Nodes (the first Helm release waits for pods) and every admin's policy (its first API call needs it).
+        depends = [self.cluster.node_group, *self.cluster.admin_policies] if self.cluster else []
         return k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
+
+    def _create_storage(self, name: str, args: PlatformArgs) -> BlockStorage | None:
+        # Only on a cluster this stack creates; an existing cluster's storage is its owner's (storageClassName).
+        if self.cluster is None:
+            return None
+        return BlockStorage(f"{name}-storage", BlockStorageArgs(
+            cluster_name=self.cluster.cluster_name,
+            kubernetes_version=args.cluster.version,
+            oidc_provider_arn=self.cluster.oidc_provider_arn,
+            oidc_issuer=self.cluster.oidc_issuer,
+            provider=self.provider,
+            nodes=self.cluster.node_group,
+            protect_data=args.protect_data,
+        ), pulumi.ResourceOptions(parent=self))
 
     def _create_repositories(self, name: str, args: PlatformArgs) -> dict[str, aws.ecr.Repository]:
         if args.image_registry:

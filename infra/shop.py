@@ -210,6 +210,10 @@ class ClusterAccess:
     """Istio's releases: custom resources need their CRDs, meshed pods the sidecar injector."""
     gateway: pulumi.Resource | None = None
     """The shared ingress Gateway the VirtualService binds to (created by the platform)."""
+    storage_class: str | None = None
+    """The StorageClass an in-cluster database's volume claim names (None: the cluster's default)."""
+    storage_ready: tuple[pulumi.Resource, ...] = ()
+    """The CSI driver and StorageClass the in-cluster database's volume needs (a cluster this stack creates)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -247,6 +251,7 @@ def private_network(platform: Any) -> PrivateNetwork | None:
         private_subnet_ids=tuple(platform.network.private_subnet_ids),
         private_route_table_ids=tuple(platform.network.private_route_table_ids),
         node_security_group_id=platform.cluster.cluster_security_group_id,
+        default_security_group_id=platform.network.default_security_group_id,
     )
 
 
@@ -268,7 +273,8 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, images: Mapping
         services=ShopServicesArgs(
             settings=shop_settings(cfg, platform.args.ingress),
             cluster=ClusterAccess(provider=platform.provider, mesh_ready=tuple(platform.mesh_ready),
-                                  gateway=platform.istio.gateway),
+                                  gateway=platform.istio.gateway, storage_class=platform.storage_class_name,
+                                  storage_ready=tuple(platform.storage_ready)),
             images={svc: images[svc] for svc in SERVICE_IMAGES},
             database=DatabaseSettings(mode=cfg.database_mode, password=secrets.db_password,
                                       instance_class=cfg.database_instance_class),
@@ -388,10 +394,13 @@ class ShopFunctions(pulumi.ComponentResource):
         values = {**self._environment_values(), "POWERTOOLS_SERVICE_NAME": group}
         statements = function_statements(fn, arns)
         vpc_config = None
+        replacement_groups: tuple[pulumi.Input[str], ...] = ()
         if fn in VPC_FUNCTIONS and args.network is not None and self.security_group is not None:
             statements = [*statements, *vpc_access_statements(args.network.vpc_id)]
             vpc_config = aws.lambda_.FunctionVpcConfigArgs(subnet_ids=list(args.network.private_subnet_ids),
                                                            security_group_ids=[self.security_group.id])
+            if args.network.default_security_group_id is not None:
+                replacement_groups = (args.network.default_security_group_id,)
         return LambdaFunction(
             fn,
             LambdaFunctionArgs(
@@ -405,6 +414,7 @@ class ShopFunctions(pulumi.ComponentResource):
                 log_retention_days=lam.log_retention_days,
                 layers=lam.layers,
                 vpc_config=vpc_config,
+                replacement_security_group_ids=replacement_groups,
                 description=description,
             ),
             opts=pulumi.ResourceOptions(parent=self),
@@ -475,6 +485,8 @@ class ShopServices(pulumi.ComponentResource):
             clients=tuple(svc.service_account for svc in args.settings.services),
             trust_domain=args.settings.ingress.trust_domain,
             depends_on=(self.ns, self.credentials, *args.cluster.mesh_ready),
+            storage_class=args.cluster.storage_class,
+            storage_ready=args.cluster.storage_ready,
         ) if args.database.mode == "incluster" else None
         return Database(f"{name}-db", DatabaseArgs(
             mode=args.database.mode,

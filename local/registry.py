@@ -104,6 +104,8 @@ CLOUD_ONLY: dict[str, str] = {
     "aws:eks/accessEntry:AccessEntry": "cloud-only: cluster access",
     "aws:eks/accessPolicyAssociation:AccessPolicyAssociation": "cloud-only: cluster access",
     "aws:eks/addon:Addon": "cloud-only: cluster add-on",
+    "kubernetes:storage.k8s.io/v1:StorageClass": "cloud-only: volumes (the twin's PostgreSQL keeps its data in the "
+                                                 "state folder)",
     "aws:rds/subnetGroup:SubnetGroup": "cloud-only: networking",
     "pulumi:providers:kubernetes": "cloud-only: the twin needs no cluster credentials",
     "pulumi:providers:aws": "cloud-only: the twin talks to moto",

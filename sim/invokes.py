@@ -75,3 +75,16 @@ def _ecr_authorization_token(args: dict[str, Any], region: str) -> Answer:
     return {"authorizationToken": token, "expiresAt": "2030-01-01T12:00:00Z", "id": region, "password": password,
             "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.amazonaws.com", "region": region,
             "registryId": registry, "userName": "AWS"}, []
+
+
+#: What `describe-addon-versions` would mark defaultVersion for a Kubernetes version (the format EKS uses:
+#: `v<semver>-eksbuild.<n>`); the add-on rule in sim/rules/eks.py checks the same format.
+EBS_CSI_DEFAULT_VERSION = "v1.48.0-eksbuild.1"
+
+
+@invoke("aws:eks/getAddonVersion:getAddonVersion")
+def _addon_version(args: dict[str, Any], region: str) -> Answer:
+    if args.get("addonName") != "aws-ebs-csi-driver" or not str(args.get("kubernetesVersion", "")).startswith("1."):
+        raise ValueError(f"the recording mock knows only aws-ebs-csi-driver versions for 1.x clusters, got {args}")
+    return {"addonName": args["addonName"], "kubernetesVersion": args["kubernetesVersion"],
+            "version": EBS_CSI_DEFAULT_VERSION, "id": args["addonName"]}, []

@@ -228,6 +228,20 @@ def _repository(r: Registration) -> Answer:
                   "repositoryUrl": f"{ACCOUNT_ID}.dkr.ecr.{r.region}.amazonaws.com/{name}"}
 
 
+@outputs("aws:ec2/vpc:Vpc")
+def _vpc(r: Registration) -> Answer:
+    """AWS creates every VPC with a `default` security group; VPC functions move their ENIs to it on destroy.
+    Id and ARN as the generic answer gives them."""
+    rid, out = _generic(r)
+    return rid, {**out, "defaultSecurityGroupId": f"sg-{suffix(r.auto + 'default')}"}
+
+
+@outputs("aws:eks/addon:Addon")
+def _eks_addon(r: Registration) -> Answer:
+    cluster, addon = str(r.inputs.get("clusterName")), str(r.inputs.get("addonName"))
+    return f"{cluster}:{addon}", {**r.inputs, "arn": r.arn("eks", f"addon/{cluster}/{addon}/{suffix(r.auto)}")}
+
+
 @outputs("aws:eks/cluster:Cluster")
 def _cluster(r: Registration) -> Answer:
     name, seed = r.physical_name, suffix(r.auto)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Any
 
@@ -71,3 +72,51 @@ def _eks_access_policy(inputs: dict[str, Any]) -> None:
         raise CloudRejection(f"accessScope.type {scope.get('type')!r} is not cluster or namespace")
     if scope.get("type") == "namespace" and not scope.get("namespaces"):
         raise CloudRejection("a namespace access scope needs namespaces")
+
+
+# Names EKS lists for `describe-addon-versions` that this project may install (the add-on name is immutable).
+EKS_ADDONS = {"aws-ebs-csi-driver", "aws-efs-csi-driver", "vpc-cni", "coredns", "kube-proxy",
+              "eks-pod-identity-agent", "aws-mountpoint-s3-csi-driver", "snapshot-controller"}
+# The provider's own check of addon_version (semver with a leading v); EKS versions read v1.48.0-eksbuild.1.
+_ADDON_VERSION = re.compile(r"^v(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$")
+_IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+
+
+@rule("aws:eks/addon:Addon")
+def _eks_addon(inputs: dict[str, Any]) -> None:
+    if inputs.get("addonName") not in EKS_ADDONS:
+        raise CloudRejection(f"addonName {inputs.get('addonName')!r} is not an EKS add-on ({sorted(EKS_ADDONS)})")
+    version = inputs.get("addonVersion")
+    if version is not None and not _ADDON_VERSION.match(str(version)):
+        raise CloudRejection(f"addonVersion {version!r} is not an EKS add-on version like v1.48.0-eksbuild.1")
+    role = inputs.get("serviceAccountRoleArn")
+    if role is not None and not _IAM_ROLE_ARN.match(str(role)):
+        raise CloudRejection(f"serviceAccountRoleArn {role!r} is not an IAM role ARN")
+    if inputs.get("resolveConflictsOnCreate", "NONE") not in ("NONE", "OVERWRITE"):
+        raise CloudRejection(f"resolveConflictsOnCreate {inputs.get('resolveConflictsOnCreate')!r}")
+    if inputs.get("resolveConflictsOnUpdate", "NONE") not in ("NONE", "OVERWRITE", "PRESERVE"):
+        raise CloudRejection(f"resolveConflictsOnUpdate {inputs.get('resolveConflictsOnUpdate')!r}")
+
+
+@rule("aws:eks/cluster:Cluster")
+def _eks_public_access_cidrs(inputs: dict[str, Any]) -> None:
+    vpc = inputs.get("vpcConfig") or {}
+    cidrs = vpc.get("publicAccessCidrs")
+    if cidrs is None:
+        return
+    if vpc.get("endpointPublicAccess") is False:
+        raise CloudRejection("publicAccessCidrs is set but endpointPublicAccess is false")
+    if not cidrs:
+        raise CloudRejection("publicAccessCidrs is empty")
+    for cidr in cidrs:
+        try:
+            ipaddress.IPv4Network(str(cidr), strict=True)
+        except ValueError:
+            raise CloudRejection(f"publicAccessCidrs entry {cidr!r} is not an IPv4 CIDR block") from None
+
+
+@rule("aws:eks/accessPolicyAssociation:AccessPolicyAssociation")
+def _eks_access_policy_principal(inputs: dict[str, Any]) -> None:
+    principal = str(inputs.get("principalArn") or "")
+    if not _IAM_PRINCIPAL.match(principal):
+        raise CloudRejection(f"principalArn {principal!r} must be an IAM role or user ARN (not an STS session)")

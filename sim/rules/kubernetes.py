@@ -168,3 +168,30 @@ def _k8s_secret(inputs: dict[str, Any]) -> None:
             raise CloudRejection(f"key {key!r} is not a valid Secret key")
         if not isinstance(value, str):
             raise CloudRejection(f"stringData.{key} must be a string, got {type(value).__name__}")
+
+
+# The EBS CSI driver's volume types and its boolean parameters' spelling (strings, as StorageClass parameters are).
+EBS_VOLUME_TYPES = {"gp2", "gp3", "io1", "io2", "sc1", "st1", "standard"}
+
+
+@rule("kubernetes:storage.k8s.io/v1:StorageClass")
+def _storage_class(inputs: dict[str, Any]) -> None:
+    provisioner = str(inputs.get("provisioner") or "")
+    if not provisioner:
+        raise CloudRejection("provisioner is required")
+    if provisioner == "kubernetes.io/aws-ebs":
+        raise CloudRejection("the in-tree kubernetes.io/aws-ebs provisioner is gone (EKS 1.23+ provisions EBS "
+                             "through ebs.csi.aws.com)")
+    if inputs.get("volumeBindingMode", "Immediate") not in ("Immediate", "WaitForFirstConsumer"):
+        raise CloudRejection(f"volumeBindingMode {inputs.get('volumeBindingMode')!r}")
+    if inputs.get("reclaimPolicy", "Delete") not in ("Delete", "Retain"):
+        raise CloudRejection(f"reclaimPolicy {inputs.get('reclaimPolicy')!r} is not Delete or Retain")
+    parameters = inputs.get("parameters") or {}
+    for key, value in parameters.items():
+        if not isinstance(value, str):
+            raise CloudRejection(f"parameters.{key} must be a string, got {type(value).__name__}")
+    if provisioner == "ebs.csi.aws.com":
+        if parameters.get("type", "gp3") not in EBS_VOLUME_TYPES:
+            raise CloudRejection(f"parameters.type {parameters.get('type')!r} is not an EBS volume type")
+        if parameters.get("encrypted", "false") not in ("true", "false"):
+            raise CloudRejection(f"parameters.encrypted {parameters.get('encrypted')!r} is not \"true\" or \"false\"")

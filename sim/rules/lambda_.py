@@ -64,3 +64,16 @@ def _function_event_invoke_config(inputs: dict[str, Any]) -> None:
         if not any(destination.startswith(f"arn:aws:{s}:") for s in _DESTINATION_SERVICES):
             raise CloudRejection(f"{outcome} destination {destination!r} is not an SQS, SNS, Lambda, EventBridge "
                                  "or S3 ARN")
+
+
+@rule("aws:lambda/function:Function")
+def _lambda_destroy_time_groups(inputs: dict[str, Any]) -> None:
+    replacement = inputs.get("replacementSecurityGroupIds")
+    if replacement and not inputs.get("replaceSecurityGroupsOnDestroy"):
+        raise CloudRejection("replacementSecurityGroupIds requires replaceSecurityGroupsOnDestroy")
+    if inputs.get("replaceSecurityGroupsOnDestroy"):
+        if not (inputs.get("vpcConfig") or {}).get("securityGroupIds"):
+            raise CloudRejection("replaceSecurityGroupsOnDestroy needs a vpcConfig with security groups")
+        for group in replacement or []:
+            if not str(group).startswith("sg-"):
+                raise CloudRejection(f"replacementSecurityGroupIds entry {group!r} is not a security group id")

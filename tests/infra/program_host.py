@@ -73,6 +73,7 @@ class Mocks(pulumi.runtime.Mocks):
         "aws:apigateway/restApi:RestApi": {"rootResourceId": "root", "executionArn": "arn:aws:execute-api:test:1:a"},
         "aws:apigateway/stage:Stage": {"invokeUrl": "https://api.test/dev", "executionArn": "arn:x"},
         "aws:sqs/queue:Queue": {"url": "https://sqs.test/1/q"},
+        "aws:ec2/vpc:Vpc": {"defaultSecurityGroupId": "sg-default"},
         "aws:ecr/repository:Repository": {"repositoryUrl": "1.dkr.ecr.test/repo", "registryId": ACCOUNT},
         "aws:rds/instance:Instance": {"address": "db.test", "endpoint": "db.test:5432", "port": 5432},
         "aws:s3/bucket:Bucket": {"bucket": "bucket-test"},
@@ -92,6 +93,8 @@ class Mocks(pulumi.runtime.Mocks):
             return {"names": [f"{self.region}{s}" for s in "abc"], "id": self.region}, []
         if token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
             return {"userName": "AWS", "password": "p", "proxyEndpoint": "https://1.dkr.ecr.test", "id": "t"}, []
+        if token == "aws:eks/getAddonVersion:getAddonVersion":
+            return {"addonName": args.args.get("addonName"), "version": "v1.48.0-eksbuild.1", "id": "a"}, []
         raise NotImplementedError(f"the host test's mock answers no invoke {token}")
 
 

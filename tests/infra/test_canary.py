@@ -226,7 +226,7 @@ def test_virtual_service_waits_for_subsets_and_deployments(dev: Graph) -> None:
 # --- Retiring v1 and bad config -----------------------------------------------------------------------------
 
 def test_retire_stable_at_100_removes_the_v1_deployment_only() -> None:
-    graph = mesh_graph(canaryWeight=100, retireStable=True)
+    graph = mesh_graph(canaryWeight=100, retireStable=True, confirmStableDrained=True)
     names = {d.inputs["metadata"]["name"] for d in graph.of_type(DEPLOYMENT)}
     assert names == {"myapp-v2"}
     assert split(graph) == {"v1": 0, "v2": 100}
@@ -247,6 +247,19 @@ def test_retire_stable_while_v1_takes_traffic_fails_naming_both_keys() -> None:
         capture_mesh({"canaryWeight": 10, "retireStable": True})
     assert "serverless-mesh:retireStable" in str(err.value)
     assert "serverless-mesh:canaryWeight" in str(err.value)
+
+
+def test_retire_stable_without_confirmation_fails_at_preview_naming_both_keys() -> None:
+    # Weight 100 and retirement in one update would delete v1 while Envoy may still route to it.
+    with pytest.raises(ConfigError) as err:
+        capture_mesh({"canaryWeight": 100, "retireStable": True})
+    assert "serverless-mesh:retireStable" in str(err.value)
+    assert "serverless-mesh:confirmStableDrained" in str(err.value)
+
+
+def test_a_stale_confirmation_is_refused_after_a_rollback() -> None:
+    with pytest.raises(ConfigError, match=r"serverless-mesh:confirmStableDrained .* serverless-mesh:retireStable"):
+        capture_mesh({"canaryWeight": 100, "retireStable": False, "confirmStableDrained": True})
 
 
 @pytest.mark.parametrize("bad", [-1, 101, 150, "abc"])

@@ -32,10 +32,12 @@ def test_every_declared_key_has_a_description_and_every_setting_is_declared() ->
     schema = project_schema()
     for key, spec in schema.items():
         assert spec.get("description"), f"{key} has no description in Pulumi.yaml"
-        assert spec.get("type") in ("integer", "string", "boolean"), key
+        assert spec.get("type") in ("integer", "string", "boolean", "array"), key
+        if spec["type"] == "array":
+            assert spec.get("items", {}).get("type") == "string", f"{key}: an array declares its items' type"
     from infra.config import SECRET_KEYS, StackConfig
 
-    aliases = {f.alias for f in StackConfig.model_fields.values()} - {None, "aws:region"}
+    aliases = {f.alias for f in StackConfig.model_fields.values()} - {None, "aws:region", "aws:profile"}
     assert aliases | SECRET_KEYS == set(schema), "Pulumi.yaml and StackConfig declare different keys"
 
 
@@ -63,6 +65,21 @@ def test_bad_canary_weight_names_the_key_and_the_range(value: str) -> None:
         ({"nope": 1}, "serverless-mesh:nope is not a setting of this project"),
         # A built image is tagged `<tag>-<12 hex>`, which must stay within Docker's 128 characters.
         ({"servicesTag": "v" * 116}, "serverless-mesh:servicesTag must be an image tag of letters, digits"),
+        ({"clusterEndpointPublicCidrs": []}, "serverless-mesh:clusterEndpointPublicCidrs must be a non-empty list"),
+        ({"clusterEndpointPublicCidrs": ["1.2.3.0/33"]}, "serverless-mesh:clusterEndpointPublicCidrs must be"),
+        ({"clusterEndpointPublicCidrs": ["1.2.3.4/24"]}, "serverless-mesh:clusterEndpointPublicCidrs must be"),
+        ({"clusterEndpointPublicCidrs": ["10.0.0.0/8"]}, "serverless-mesh:clusterEndpointPublicCidrs must be"),
+        ({"clusterEndpointPublicCidrs": "0.0.0.0/0"}, "serverless-mesh:clusterEndpointPublicCidrs must be a list"),
+        ({"clusterAdminArns": ["arn:aws:sts::123456789012:assumed-role/Admin/me"]},
+         "serverless-mesh:clusterAdminArns must be a list of IAM role or user ARNs"),
+        ({"clusterAdminArns": ["arn:aws:iam::123456789012:role/A", "arn:aws:iam::123456789012:role/A"]},
+         "serverless-mesh:clusterAdminArns must be a list of distinct"),
+        ({"canaryWeight": 100, "retireStable": True}, "serverless-mesh:retireStable needs "
+                                                      "serverless-mesh:confirmStableDrained true"),
+        ({"confirmStableDrained": True}, "serverless-mesh:confirmStableDrained is only set together with "
+                                         "serverless-mesh:retireStable"),
+        ({"storageClassName": "gp2"}, "serverless-mesh:storageClassName names a StorageClass of an existing cluster"),
+        ({"storageClassName": "Fast_SSD", "kubeconfig": "x"}, "serverless-mesh:storageClassName must be a string"),
     ],
 )
 def test_bad_settings_fail_with_a_message_naming_the_keys(overrides: dict[str, object], message: str) -> None:
@@ -102,3 +119,15 @@ def test_short_secret_is_rejected_without_showing_it(program_graph: Capture) -> 
         del graph
     assert "jwtSigningKey must be a secret of at least 32 characters" in str(err.value)
     assert "short-key" not in str(err.value)
+
+
+def test_endpoint_cidrs_and_admins_arrive_as_the_engine_hands_arrays_over() -> None:
+    cfg = parse_stack_config(stack_config_values("dev", {
+        "clusterEndpointPublicCidrs": ["1.2.3.0/24", "0.0.0.0/0"],
+        "clusterAdminArns": ["arn:aws:iam::123456789012:role/ops/Admin", "arn:aws:iam::123456789012:user/ci"],
+        "aws:profile": "ops"}).project_raw())
+    assert cfg.cluster_endpoint_public_cidrs == ("1.2.3.0/24", "0.0.0.0/0")
+    assert cfg.cluster_admin_arns == ("arn:aws:iam::123456789012:role/ops/Admin", "arn:aws:iam::123456789012:user/ci")
+    assert cfg.aws_profile == "ops"
+    defaults = parse_stack_config(stack_config_values("dev").project_raw())
+    assert defaults.cluster_endpoint_public_cidrs == ("0.0.0.0/0",) and defaults.cluster_admin_arns == ()

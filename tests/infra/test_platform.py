@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from infra.config import project_schema
 from infra.platform import (
     CLUSTER_ADMIN_POLICY,
     ISTIO_CHARTS,
@@ -243,7 +244,8 @@ def test_every_kubernetes_resource_names_the_one_explicit_provider(mode: str, de
 def test_istio_charts_come_from_the_official_repository_pinned_to_istio_version(
         default: Graph, chart: str, release_name: str, namespace: str) -> None:
     found = release(default, chart)
-    assert found.inputs["version"] == "1.28.0", f"{found.urn} is not pinned to istioVersion"
+    assert found.inputs["version"] == project_schema()["istioVersion"]["default"], \
+        f"{found.urn} is not pinned to istioVersion"
     assert found.inputs["repositoryOpts"] == {"repo": ISTIO_CHARTS}
     assert found.inputs["name"] == release_name
     assert found.inputs["namespace"] == namespace

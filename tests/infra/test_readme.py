@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from infra.config import PROJECT_DIR, project_schema
@@ -19,5 +20,6 @@ def test_readme_config_table_lists_every_key_with_its_default() -> None:
     for key, spec in project_schema().items():
         assert key in rows, f"README's config table lacks {key}"
         if "default" in spec and spec["default"] not in ("", None):
-            default = str(spec["default"]).lower() if isinstance(spec["default"], bool) else str(spec["default"])
+            default = (str(spec["default"]).lower() if isinstance(spec["default"], bool)
+                       else json.dumps(spec["default"]) if isinstance(spec["default"], list) else str(spec["default"]))
             assert f"`{default}`" in rows[key], f"README shows {rows[key]!r} as the default of {key}"
