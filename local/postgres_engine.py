@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from infra.graph import Graph, Resource
-from local.lambdas import DeployError
+from local.engine import Engine, EngineSettings
+from local.errors import DeployError
+from local.facts import Facts, PostgresFacts
 from local.postgres import LOOPBACK, PostgresServer
-from local.twin import EngineContext
+from local.processes import LogSink
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
@@ -132,20 +135,27 @@ def database_specs(graph: Graph) -> list[DatabaseSpec]:
     return specs
 
 
-class PostgresEngine:
+class PostgresEngine(Engine):
     """Every database of the graph on one local PostgreSQL server (data in `<state>/postgres/data`)."""
 
     name = "postgres"
+    types = (RDS_INSTANCE, STATEFUL_SET)
+    provides = PostgresFacts
+    live = True
 
-    def __init__(self, context: EngineContext) -> None:
-        self.context = context
-        self.server = PostgresServer(context.state_dir / "postgres")
+    def __init__(self, sink: LogSink, *, state_dir: Path) -> None:
+        self.sink = sink
+        self.server = PostgresServer(state_dir / "postgres")
         self.specs: list[DatabaseSpec] = []
 
-    def deploy(self, graph: Graph) -> None:
+    @classmethod
+    def build(cls, settings: EngineSettings, sink: LogSink) -> PostgresEngine:
+        return cls(sink, state_dir=settings.state_dir)
+
+    def deploy(self, graph: Graph, facts: Facts) -> PostgresFacts:
         self.specs = database_specs(graph)
         if not self.specs:
-            return
+            return PostgresFacts(url=None)
         self.server.start(timeout=60.0)
         assert self.server.port is not None
         try:
@@ -153,14 +163,19 @@ class PostgresEngine:
                 for spec in self.specs:
                     self._provision(conn, spec)
         except BaseException:
-            self.stop()  # the twin only stops plugins whose deploy returned
+            self.stop()  # the server is not left running on a half-provisioned graph
             raise
+        translations: dict[str, str] = {}
         for spec in self.specs:
             for host in spec.hosts:
-                self.context.translations[f"{host}:{spec.port}"] = f"{LOOPBACK}:{self.server.port}"
-                self.context.translations[host] = LOOPBACK
-            self.context.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
-                                               f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+                translations[f"{host}:{spec.port}"] = f"{LOOPBACK}:{self.server.port}"
+                translations[host] = LOOPBACK
+            self.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
+                                       f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+        return PostgresFacts(url=self._url(), databases=tuple(s.name for s in self.specs), translations=translations)
+
+    def _url(self) -> str:
+        return f"postgresql://{LOOPBACK}:{self.server.port}"
 
     @staticmethod
     def _provision(conn: psycopg.Connection[Any], spec: DatabaseSpec) -> None:
@@ -176,14 +191,17 @@ class PostgresEngine:
     def endpoints(self) -> dict[str, str]:
         if not self.server.running:
             return {}
-        return {"postgresUrl": f"postgresql://{LOOPBACK}:{self.server.port}"}
+        return {"postgresUrl": self._url()}
 
-    def reconfigure(self, graph: Graph) -> None:
+    def reconfigure(self, graph: Graph, facts: Facts) -> None:
         new = database_specs(graph)
         if new != self.specs:
-            self.context.sink.write(self.name, "the databases in the graph changed: restart the twin to apply")
+            self.sink.write(self.name, "the databases in the graph changed: restart the twin to apply")
+        return None
 
     def status(self) -> dict[str, Any]:
+        if not self.specs:
+            return {}
         return {"port": self.server.port, "running": self.server.running, "dataDir": str(self.server.data_dir),
                 "databases": [{"name": s.name, "user": s.user, "graphHosts": list(s.hosts), "source": s.source}
                               for s in self.specs]}
