@@ -34,7 +34,7 @@ from local.envoy import EnvoyError, EnvoyProcess
 from local.errors import DeployError
 from local.facts import Facts, MeshFacts, ServiceFacts
 from local.function_spec import FUNCTION
-from local.postgres_engine import K8S_SERVICE
+from local.kube import K8S_SERVICE
 from local.processes import LOOPBACK, LogSink, free_port
 from local.state import MESH_FILE, write_json
 from mesh.common import MESH_GATEWAY

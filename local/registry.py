@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from infra.graph import Graph, Resource
-from local import aws, function_spec, mesh, postgres_engine, s3events, services
+from local import aws, function_spec, kube, mesh, postgres_engine, s3events, services
 from local.gateway import spec as gateway
 from local.lineup import ENGINES as LINEUP
 
@@ -73,9 +73,9 @@ DETAILS: dict[str, Detail] = {
     postgres_engine.STATEFUL_SET: _static("PostgreSQL from pgserver in the state folder (in-cluster mode)"),
     services.DEPLOYMENT: _static("one process per Deployment (image -> services/<name>) if its replicas > 0 (one, "
                                  "whatever the count), none for replicas 0"),
-    postgres_engine.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
-    postgres_engine.K8S_SECRET: _static("environment of the service processes"),
-    services.CONFIG_MAP: _static("environment of the service processes"),
+    kube.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
+    kube.K8S_SECRET: _static("environment of the service processes"),
+    kube.CONFIG_MAP: _static("environment of the service processes"),
     mesh.VIRTUAL_SERVICE: _static("Envoy routes (weights, retries, timeouts)"),
     mesh.DESTINATION_RULE: _static("Envoy clusters (subsets, circuit breakers)"),
     mesh.GATEWAY: _static("Envoy listener"),

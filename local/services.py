@@ -33,12 +33,11 @@ from infra.graph import Graph, Resource
 from local.engine import Engine, EngineSettings
 from local.errors import DeployError
 from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, translate
-from local.postgres_engine import K8S_SECRET, K8S_SERVICE, env_value, k8s_secrets
+from local.kube import CONFIG_MAP, K8S_SECRET, K8S_SERVICE, config_maps, env_value, k8s_secrets
 from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process
 from mesh.envoy import Workload
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICES_DIR = PROJECT_DIR / "services"
 READY_TIMEOUT_SECONDS = 90.0
 #: An old process outlives its replacement's start by this long, so the mesh re-routes before it goes.
@@ -97,12 +96,8 @@ def _pair_translate(env: dict[str, str], translations: Mapping[str, str]) -> dic
 
 
 def deployment_specs(graph: Graph, translations: Mapping[str, str]) -> list[DeploymentSpec]:
-    secrets = k8s_secrets(graph)
-    config_maps = {(str((r.inputs.get("metadata") or {}).get("namespace") or "default"),
-                    str((r.inputs.get("metadata") or {}).get("name"))): {k: str(v) for k, v in
-                                                                          (r.inputs.get("data") or {}).items()}
-                   for r in graph.of_type(CONFIG_MAP)}
-    return [_spec(r, secrets, config_maps, translations) for r in graph.of_type(DEPLOYMENT)]
+    secrets, maps = k8s_secrets(graph), config_maps(graph)
+    return [_spec(r, secrets, maps, translations) for r in graph.of_type(DEPLOYMENT)]
 
 
 def _spec(res: Resource, secrets: dict[tuple[str, str], dict[str, str]],
