@@ -110,7 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     width = max(len(k) for k in endpoints)
     for key, value in endpoints.items():
         sink.write("twin", f"{key:<{width}}  {value}")
-    sink.write("twin", f"functions: {', '.join(twin.lambdas.functions) or '(none)'}")
+    sink.write("twin", f"functions: {', '.join(twin.function_names()) or '(none)'}")
     sink.write("twin", f"ready in {twin.ready_seconds:.1f} s (Ctrl-C stops everything)")
     try:
         while not stop.wait(0.5):

@@ -71,8 +71,6 @@ class Twin:
         check_order()
         settings = options.engine_settings()
         self.engines: tuple[Engine, ...] = tuple(cls.build(settings, sink) for cls in ENGINES)
-        self.aws = next(e for e in self.engines if isinstance(e, AwsEngine))
-        self.lambdas = next(e for e in self.engines if isinstance(e, LambdaEngine))
         self.facts = Facts()
         self.started: list[Engine] = []
         """Engines that may hold something (prepared or deploying): all of them are stopped, even after a failure."""
@@ -169,16 +167,21 @@ class Twin:
         assert self.graph is not None
         return translate(self.graph.exports, self.facts.translations)
 
+    def function_names(self) -> list[str]:
+        return list(self._statuses().get(LambdaEngine.name, {}))
+
+    def _statuses(self) -> dict[str, dict[str, Any]]:
+        return {e.name: e.status() for e in self.engines}
+
     def _write_twin_file(self) -> None:
-        statuses = {e.name: e.status() for e in self.engines}
+        statuses = self._statuses()
+        moto = statuses.pop(AwsEngine.name, {})
         write_json(self.state_dir / TWIN_FILE, {
             "pid": os.getpid(), "stack": self.options.stack, "startedAt": time.time(),
             "readySeconds": self.ready_seconds, "endpoints": self.endpoints(),
-            "translations": self.facts.translations, "functions": self.lambdas.status(),
-            "tables": self.aws.tables, "buckets": self.aws.buckets,
-            "motoPid": self.aws.proc.pid if self.aws.proc else None,
-            "plugins": {name: status for name, status in statuses.items()
-                        if status and name not in (self.aws.name, self.lambdas.name)},
+            "translations": self.facts.translations, "functions": statuses.pop(LambdaEngine.name, {}),
+            "tables": moto.get("tables", []), "buckets": moto.get("buckets", []), "motoPid": moto.get("pid"),
+            "plugins": {name: status for name, status in statuses.items() if status},
         })
 
     # --- config changes ----------------------------------------------------------------------------------------
