@@ -21,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from infra.config import PROJECT_DIR, ConfigError
+from local.errors import DeployError
+from local.state import OUTPUTS_FILE, pid_alive, running_twin, write_json
+
+# Each command imports the engines it needs inside it: `status` and `canary` answer without loading Pulumi,
+# boto3's engines or the Lambda runtime (a second or more on this machine).
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +77,6 @@ def _process_started() -> float:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from local.lambdas import DeployError
     from local.processes import LogSink
     from local.twin import Options, Twin
 
@@ -106,7 +110,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     width = max(len(k) for k in endpoints)
     for key, value in endpoints.items():
         sink.write("twin", f"{key:<{width}}  {value}")
-    sink.write("twin", f"functions: {', '.join(twin.lambdas.functions) or '(none)'}")
+    sink.write("twin", f"functions: {', '.join(twin.function_names()) or '(none)'}")
     sink.write("twin", f"ready in {twin.ready_seconds:.1f} s (Ctrl-C stops everything)")
     try:
         while not stop.wait(0.5):
@@ -134,15 +138,14 @@ def _capture(args: argparse.Namespace) -> Any:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     from local import registry
+    from local.function_spec import check_functions
 
     graph = _capture(args)
     placements = registry.plan(graph)
     print(registry.plan_json(placements) if args.json else registry.format_plan(placements))
     problems = registry.check_wiring(graph)
-    from local.lambdas import DeployError, LambdaEngine
-
     try:
-        warnings = LambdaEngine.check(graph)
+        warnings = check_functions(graph)
     except DeployError as exc:
         problems.append(str(exc))
         warnings = []
@@ -153,21 +156,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
-def _running(state_dir: Path) -> dict[str, Any] | None:
-    from local.twin import TWIN_FILE, pid_alive
-
-    path = state_dir / TWIN_FILE
-    if not path.exists():
-        return None
-    info: dict[str, Any] = json.loads(path.read_text())
-    return info if pid_alive(int(info.get("pid", 0))) else None
-
-
 def cmd_outputs(args: argparse.Namespace) -> int:
-    from local.twin import OUTPUTS_FILE, translate, write_json
+    from local.facts import translate
 
     graph = _capture(args)
-    info = _running(args.state_dir)
+    info = running_twin(args.state_dir)
     if info is None:
         print("the twin is not running: values as in the graph (start it with `make local`)", file=sys.stderr)
         print(json.dumps(graph.exports, indent=2))
@@ -179,7 +172,7 @@ def cmd_outputs(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    info = _running(args.state_dir)
+    info = running_twin(args.state_dir)
     if info is None:
         print(f"not running (state folder {args.state_dir})")
         data = args.state_dir / "data"
@@ -192,7 +185,6 @@ def cmd_status(args: argparse.Namespace) -> int:
                       "objects")
         return 3
     from local.aws import client
-    from local.twin import pid_alive
 
     endpoint, region = info["endpoints"]["awsEndpointUrl"], info["endpoints"].get("region", "eu-west-1")
     ddb, s3 = client("dynamodb", endpoint, region), client("s3", endpoint, region)
@@ -229,9 +221,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_canary(args: argparse.Namespace) -> int:
     """Per-version stats from Envoy's admin API; with --verify N, N requests and the binomial check (exit 1 if off)."""
-    from local import mesh
+    from local import canary
 
-    state = mesh.read_state(args.state_dir) if _running(args.state_dir) is not None else None
+    state = canary.read_state(args.state_dir) if running_twin(args.state_dir) is not None else None
     if state is None:
         print(f"the twin's mesh is not running (state folder {args.state_dir}); start it with `make local`",
               file=sys.stderr)
@@ -243,16 +235,16 @@ def cmd_canary(args: argparse.Namespace) -> int:
         if args.verify < 1:
             print("error: --verify needs a positive number of requests", file=sys.stderr)
             return 2
-        verdict = mesh.verify(state, args.verify)
+        verdict = canary.verify(state, args.verify)
         if args.json:
             print(json.dumps({"counts": verdict.counts, "failures": verdict.failures, "weight": verdict.weight,
                               "canaryRequests": verdict.canary_requests, "interval": list(verdict.interval),
                               "consistent": verdict.consistent}, indent=2))
         else:
-            print(mesh.format_verdict(verdict, args.verify))
+            print(canary.format_verdict(verdict, args.verify))
         return 0 if verdict.consistent else 1
-    rows = mesh.per_version_stats(state)
-    print(json.dumps(rows, indent=2) if args.json else mesh.format_stats(rows))
+    rows = canary.per_version_stats(state)
+    print(json.dumps(rows, indent=2) if args.json else canary.format_stats(rows))
     return 0
 
 

@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from local.engine import Engine, EngineSettings
+from local.facts import AwsFacts, Facts
 from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process, wait_for_http
 from sim.capture import Graph, Resource
 
@@ -97,10 +99,14 @@ def _safe(name: str) -> str:
     return hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
-class AwsEngine:
-    """moto server plus the graph's data stores in it."""
+class AwsEngine(Engine):
+    """moto server plus the graph's data stores in it, restored from the last snapshot and snapshotted on stop."""
 
     name = "moto"
+    types = TYPES
+    provides = AwsFacts
+    # Making the stores is HTTP calls to moto (started in `prepare`): it runs beside PostgreSQL, services and mesh.
+    concurrent = True
 
     def __init__(self, sink: LogSink, *, port: int = 0, data_dir: Path) -> None:
         self.sink = sink
@@ -115,6 +121,47 @@ class AwsEngine:
         self.secret_arns: dict[str, str] = {}  # graph secret ARN -> emulator secret ARN
         self._clients: dict[str, Any] = {}
         self._clients_lock = threading.Lock()
+        self._data_loaded = False
+
+    @classmethod
+    def build(cls, settings: EngineSettings, sink: LogSink) -> AwsEngine:
+        return cls(sink, port=settings.aws_port, data_dir=settings.state_dir / "data")
+
+    # --- the engine contract -----------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        self.start(wait=False)  # moto boots while the program runs under the mocks
+
+    def deploy(self, graph: Graph, facts: Facts) -> AwsFacts:
+        if self.proc is None:
+            self.start(wait=False)
+        self.wait_ready()
+        self.create(graph)
+        restored = self.restore()
+        self._data_loaded = True  # from here on, stopping snapshots the data (never before: it would erase it)
+        if restored:
+            self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
+        return AwsFacts(endpoint_url=self.url, region=self.region, client=self.client, tables=tuple(self.tables),
+                        buckets=tuple(self.buckets), translations=self.translations())
+
+    def endpoints(self) -> dict[str, str]:
+        return {"awsEndpointUrl": self.url, "region": self.region}
+
+    def status(self) -> dict[str, Any]:
+        if self.proc is None:
+            return {}
+        return {"url": self.url, "pid": self.proc.pid, "tables": list(self.tables), "buckets": list(self.buckets),
+                "queues": len(self.queues), "secrets": len(self.secret_arns)}
+
+    def stop(self) -> None:
+        """Snapshot the data (once it was loaded, and while moto answers), then stop moto."""
+        try:
+            if self._data_loaded and self.proc is not None and self.proc.poll() is None:
+                counts = self.snapshot()
+                self.sink.write("twin", "snapshot " + (", ".join(f"{k} ({n})" for k, n in counts.items()) or "empty")
+                                + f" -> {self.data_dir}")
+        finally:
+            self._data_loaded = False
+            self.stop_server()
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def start(self, *, wait: bool = True) -> None:
@@ -142,7 +189,7 @@ class AwsEngine:
         except Exception as exc:  # only an optimisation; deploy reports real failures
             self.sink.write("moto", f"warm-up skipped: {exc!r}", console=False)
 
-    def stop(self) -> None:
+    def stop_server(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
             self.proc = None
@@ -153,8 +200,9 @@ class AwsEngine:
                 self._clients[service] = client(service, self.url, self.region)
             return self._clients[service]
 
-    # --- deploy ------------------------------------------------------------------------------------------------
-    def deploy(self, graph: Graph) -> None:
+    # --- the data stores ---------------------------------------------------------------------------------------
+    def create(self, graph: Graph) -> None:
+        """Every table, bucket, queue and secret of the graph, under its physical name."""
         if graph.region != self.region:
             with self._clients_lock:
                 self._clients.clear()  # the warm-up's clients were for the default region

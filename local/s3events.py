@@ -23,8 +23,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from local.aws import BUCKETS, AwsEngine
-from local.lambdas import FunctionRuntime, InvokeResult, LambdaEngine
+from local.aws import BUCKETS
+from local.engine import Engine, EngineSettings
+from local.facts import AwsFacts, Facts, Function, Functions, LambdaFacts, S3EventsFacts
+from local.function_spec import InvokeResult
 from local.processes import LogSink
 from sim.capture import Graph
 
@@ -85,7 +87,7 @@ def s3_record(*, region: str, event_name: str, bucket: str, key: str, size: int 
     }
 
 
-def failure_record(runtime: FunctionRuntime, event: Any, result: InvokeResult | None, *, condition: str,
+def failure_record(runtime: Function, event: Any, result: InvokeResult | None, *, condition: str,
                    attempts: int) -> dict[str, Any]:
     """What Lambda sends to an on-failure destination (an invocation record)."""
     record: dict[str, Any] = {
@@ -101,14 +103,17 @@ def failure_record(runtime: FunctionRuntime, event: Any, result: InvokeResult | 
     return record
 
 
-class S3EventsEngine:
+class S3EventsEngine(Engine):
     name = "s3-events"
+    types = TYPES
+    provides = S3EventsFacts
+    reads = (AwsFacts, LambdaFacts)
 
-    def __init__(self, sink: LogSink, lambdas: LambdaEngine, aws: AwsEngine, *, poll_interval: float = 0.2,
+    def __init__(self, sink: LogSink, *, poll_interval: float = 0.2,
                  retry_delays: Sequence[float] = (1.0, 2.0)) -> None:
         self.sink = sink
-        self.lambdas = lambdas
-        self.aws = aws
+        self.lambdas: Functions | None = None
+        self.aws: AwsFacts | None = None
         self.poll_interval = poll_interval
         self.retry_delays = tuple(retry_delays)
         self.region = "eu-west-1"
@@ -122,22 +127,28 @@ class S3EventsEngine:
         self.delivered = 0
         self.failed = 0
 
+    @classmethod
+    def build(cls, settings: EngineSettings, sink: LogSink) -> S3EventsEngine:
+        return cls(sink, retry_delays=settings.retry_delays)
+
     # --- deploy ------------------------------------------------------------------------------------------------
-    def deploy(self, graph: Graph) -> None:
-        self.region = graph.region
+    def deploy(self, graph: Graph, facts: Facts) -> S3EventsFacts:
+        aws = facts.require(AwsFacts)
+        self.aws, self.region = aws, aws.region
+        functions = self.lambdas = facts.require(LambdaFacts).functions
         buckets = {r.physical_name: r for t in BUCKETS for r in graph.of_type(t)}
         by_ref = {ref: name for name, r in buckets.items() for ref in (name, r.id, r.outputs.get("arn"))}
         for notification in graph.of_type(NOTIFICATION):
             bucket = by_ref.get(str(notification.inputs.get("bucket")), str(notification.inputs.get("bucket")))
             for index, entry in enumerate(notification.inputs.get("lambdaFunctions") or []):
                 arn = str(entry.get("lambdaFunctionArn"))
-                self.lambdas.find(arn)  # a notification to a function that is not in the graph fails the deploy
+                functions.find(arn)  # a notification to a function that is not in the graph fails the deploy
                 self.targets.append(Target(
                     bucket=bucket, function_arn=arn, events=tuple(entry.get("events") or ()),
                     prefix=str(entry.get("filterPrefix") or ""), suffix=str(entry.get("filterSuffix") or ""),
                     configuration_id=str(entry.get("id") or f"{notification.name}-{index}")))
         for cfg in graph.of_type(INVOKE_CONFIG):
-            runtime = self.lambdas.find(str(cfg.inputs.get("functionName")))
+            runtime = functions.find(str(cfg.inputs.get("functionName")))
             destination = ((cfg.inputs.get("destinationConfig") or {}).get("onFailure") or {}).get("destination")
             retries = cfg.inputs.get("maximumRetryAttempts")
             age = cfg.inputs.get("maximumEventAgeInSeconds")
@@ -145,12 +156,26 @@ class S3EventsEngine:
                 max_retries=DEFAULT_RETRIES if retries is None else int(retries),
                 max_event_age=DEFAULT_MAX_EVENT_AGE if age is None else int(age), on_failure=destination)
         if not self.targets:
-            return
+            return S3EventsFacts()
         for bucket in {t.bucket for t in self.targets}:
             # What is already there (restored from a snapshot) was notified in an earlier run.
             self._seen[bucket] = dict(self._list(bucket))
         self._thread = threading.Thread(target=self._run, name="s3-events", daemon=True)
         self._thread.start()
+        return S3EventsFacts(targets=len(self.targets))
+
+    def endpoints(self) -> dict[str, str]:
+        return {}
+
+    def status(self) -> dict[str, Any]:
+        if not self.targets:
+            return {}
+        return {"targets": [f"s3://{t.bucket}/{t.prefix}*{t.suffix} -> {t.function_arn.rsplit(':', 1)[-1]}"
+                            for t in self.targets], "delivered": self.delivered, "failed": self.failed}
+
+    def _moto(self) -> AwsFacts:
+        assert self.aws is not None, "the S3 events engine reads moto's clients from deploy"
+        return self.aws
 
     def stop(self) -> None:
         self._stop.set()
@@ -161,7 +186,7 @@ class S3EventsEngine:
     # --- detection ---------------------------------------------------------------------------------------------
     def _list(self, bucket: str) -> list[tuple[str, str]]:
         out = []
-        for page in self.aws.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for page in self._moto().client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket):
             out += [(o["Key"], f"{o['ETag']}|{o['Size']}") for o in page.get("Contents", [])]
         return out
 
@@ -196,6 +221,7 @@ class S3EventsEngine:
 
     # --- asynchronous invocation -------------------------------------------------------------------------------
     def _deliver(self, target: Target, event: dict[str, Any]) -> None:
+        assert self.lambdas is not None  # events are only emitted after deploy
         runtime = self.lambdas.find(target.function_arn)
         config = self.configs.get(runtime.spec.arn, AsyncConfig())
         queued = time.monotonic()
@@ -219,7 +245,7 @@ class S3EventsEngine:
                     return
         self._fail(runtime, config, event, result, "RetriesExhausted", attempts)
 
-    def _fail(self, runtime: FunctionRuntime, config: AsyncConfig, event: dict[str, Any],
+    def _fail(self, runtime: Function, config: AsyncConfig, event: dict[str, Any],
               result: InvokeResult | None, condition: str, attempts: int) -> None:
         self.failed += 1
         record = failure_record(runtime, event, result, condition=condition, attempts=attempts)
@@ -229,11 +255,11 @@ class S3EventsEngine:
                                          "no on-failure destination")
             return
         if destination.startswith("arn:aws:sqs:"):
-            sqs = self.aws.client("sqs")
+            sqs = self._moto().client("sqs")
             url = sqs.get_queue_url(QueueName=destination.rsplit(":", 1)[-1])["QueueUrl"]
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps(record))
             self.sink.write("s3-events", f"{runtime.spec.name}: {condition} after {attempts} attempts -> {destination}")
-        elif destination.startswith("arn:aws:lambda:"):
+        elif destination.startswith("arn:aws:lambda:") and self.lambdas is not None:
             self._pool.submit(self.lambdas.find(destination).invoke, record)
         else:
             self.sink.write("s3-events", f"{runtime.spec.name}: destination {destination} is not emulated; "

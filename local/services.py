@@ -9,8 +9,8 @@ identifiers translated (the RDS address and port become the local PostgreSQL's);
 
 Replicas: a Deployment with `replicas > 0` runs one process (the split between versions is Envoy's, by weight, so
 one process per version measures the same thing); `replicas: 0` runs none. `plan` and `status` say so.
-The running workloads (namespace, pod labels, address) are published in `context.shared["workloads"]` for the
-mesh engine, which selects them with the graph's Services and DestinationRule subsets.
+The running workloads (namespace, pod labels, address, env) are handed on as `ServiceFacts` to the mesh engine,
+which selects them with the graph's Services and DestinationRule subsets.
 """
 
 from __future__ import annotations
@@ -24,19 +24,20 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from infra.config import PROJECT_DIR
-from local.lambdas import DeployError
-from local.postgres_engine import env_value, k8s_secrets
-from local.processes import LOOPBACK, free_port, start_process, stop_process
-from local.twin import EngineContext, translate
+from local.engine import Engine, EngineSettings
+from local.errors import DeployError
+from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, translate
+from local.kube import CONFIG_MAP, K8S_SECRET, K8S_SERVICE, config_maps, env_value, k8s_secrets
+from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process
 from mesh.envoy import Workload
 from sim.capture import Graph, Resource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
-CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
 SERVICES_DIR = PROJECT_DIR / "services"
 READY_TIMEOUT_SECONDS = 90.0
 #: An old process outlives its replacement's start by this long, so the mesh re-routes before it goes.
@@ -78,7 +79,7 @@ def service_module(image: str, where: str) -> str:
     return f"services.{name}"
 
 
-def _pair_translate(env: dict[str, str], translations: dict[str, str]) -> dict[str, str]:
+def _pair_translate(env: dict[str, str], translations: Mapping[str, str]) -> dict[str, str]:
     """`X_HOST`/`X_PORT` translated as one `host:port` (a port alone is just a number; only the pair says which)."""
     out = dict(env)
     for key in env:
@@ -94,17 +95,13 @@ def _pair_translate(env: dict[str, str], translations: dict[str, str]) -> dict[s
     return out
 
 
-def deployment_specs(graph: Graph, translations: dict[str, str]) -> list[DeploymentSpec]:
-    secrets = k8s_secrets(graph)
-    config_maps = {(str((r.inputs.get("metadata") or {}).get("namespace") or "default"),
-                    str((r.inputs.get("metadata") or {}).get("name"))): {k: str(v) for k, v in
-                                                                          (r.inputs.get("data") or {}).items()}
-                   for r in graph.of_type(CONFIG_MAP)}
-    return [_spec(r, secrets, config_maps, translations) for r in graph.of_type(DEPLOYMENT)]
+def deployment_specs(graph: Graph, translations: Mapping[str, str]) -> list[DeploymentSpec]:
+    secrets, maps = k8s_secrets(graph), config_maps(graph)
+    return [_spec(r, secrets, maps, translations) for r in graph.of_type(DEPLOYMENT)]
 
 
 def _spec(res: Resource, secrets: dict[tuple[str, str], dict[str, str]],
-          config_maps: dict[tuple[str, str], dict[str, str]], translations: dict[str, str]) -> DeploymentSpec:
+          config_maps: dict[tuple[str, str], dict[str, str]], translations: Mapping[str, str]) -> DeploymentSpec:
     meta = res.inputs.get("metadata") or {}
     name = str(meta.get("name") or res.outputs.get("metadata", {}).get("name") or res.name)
     namespace = str(meta.get("namespace") or "default")
@@ -154,43 +151,54 @@ class RunningDeployment:
     def url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    def workload(self) -> Workload:
-        return Workload(namespace=self.spec.namespace, labels=dict(self.spec.labels), address=(LOOPBACK, self.port))
+    def workload(self) -> ServiceWorkload:
+        return ServiceWorkload(key=self.spec.key, env=dict(self.spec.env), workload=Workload(
+            namespace=self.spec.namespace, labels=dict(self.spec.labels), address=(LOOPBACK, self.port)))
 
 
-class ServicesEngine:
+IMAGE = "docker-build:index:Image"
+
+
+class ServicesEngine(Engine):
     """One process per Deployment with replicas > 0; logs prefixed by the Deployment's name."""
 
     name = "services"
+    # An image build is not an engine of its own: the Deployment that pulls it (by digest) runs its code from source.
+    types = (DEPLOYMENT, K8S_SERVICE, K8S_SECRET, CONFIG_MAP, IMAGE)
+    provides = ServiceFacts
+    reads = (PostgresFacts,)  # the database's address, in the translations
+    live = True
 
-    def __init__(self, context: EngineContext) -> None:
-        self.context = context
+    def __init__(self, sink: LogSink) -> None:
+        self.sink = sink
         self.running: dict[str, RunningDeployment] = {}
         self.scaled_to_zero: list[str] = []
         self._retiring: list[RunningDeployment] = []
         self._lock = threading.Lock()
-        context.shared["workloads"] = []
-        context.shared["workload_env"] = {}
+
+    @classmethod
+    def build(cls, settings: EngineSettings, sink: LogSink) -> ServicesEngine:
+        return cls(sink)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
-    def deploy(self, graph: Graph) -> None:
-        specs = deployment_specs(graph, self.context.translations)
+    def deploy(self, graph: Graph, facts: Facts) -> ServiceFacts:
+        specs = deployment_specs(graph, facts.translations)
         try:
             started = [self._start(spec) for spec in specs if self._wanted(spec)]
             self._wait_ready(started)
         except BaseException:
-            self.stop()  # the twin only stops plugins whose deploy returned
+            self.stop()  # no process outlives a failed deploy
             raise
-        self._publish()
+        return self._facts()
 
     def _wanted(self, spec: DeploymentSpec) -> bool:
         if spec.replicas > 0:
             if spec.replicas > 1:
-                self.context.sink.write(self.name, f"{spec.key}: {spec.replicas} replicas in the graph, one process "
+                self.sink.write(self.name, f"{spec.key}: {spec.replicas} replicas in the graph, one process "
                                                    "in the twin")
             return True
         self.scaled_to_zero.append(spec.key)
-        self.context.sink.write(self.name, f"{spec.key}: replicas 0, not started")
+        self.sink.write(self.name, f"{spec.key}: replicas 0, not started")
         return False
 
     def _start(self, spec: DeploymentSpec) -> RunningDeployment:
@@ -199,7 +207,7 @@ class ServicesEngine:
         env.update(spec.env)
         # Kubernetes sets HOST=0.0.0.0 for the sidecar; the twin never opens a port beyond loopback.
         env.update({"HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1"})
-        proc = start_process([sys.executable, "-m", spec.module], spec.name, self.context.sink, env=env,
+        proc = start_process([sys.executable, "-m", spec.module], spec.name, self.sink, env=env,
                              cwd=PROJECT_DIR)
         running = RunningDeployment(spec, port, proc)
         with self._lock:
@@ -213,7 +221,7 @@ class ServicesEngine:
             try:
                 _wait_probe(run, READY_TIMEOUT_SECONDS)
                 run.ready_seconds = time.monotonic() - run.started
-                self.context.sink.write(self.name, f"{run.spec.key}: {run.spec.module} on {run.url} ready in "
+                self.sink.write(self.name, f"{run.spec.key}: {run.spec.module} on {run.url} ready in "
                                                    f"{run.ready_seconds:.1f} s")
             except (TimeoutError, RuntimeError) as exc:
                 errors.append(f"Deployment {run.spec.key} ({run.spec.module}): {exc}")
@@ -226,21 +234,19 @@ class ServicesEngine:
         if errors:
             raise DeployError("; ".join(errors))
 
-    def _publish(self) -> None:
+    def _facts(self) -> ServiceFacts:
         with self._lock:
             runs = list(self.running.values())
-        self.context.shared["workloads"] = [run.workload() for run in runs]
-        self.context.shared["workload_env"] = {run.spec.key: dict(run.spec.env) for run in runs}
-        self.context.shared["workload_labels"] = {run.spec.key: dict(run.spec.labels) for run in runs}
+        return ServiceFacts(workloads=tuple(run.workload() for run in runs))
 
-    def reconfigure(self, graph: Graph) -> None:
+    def reconfigure(self, graph: Graph, facts: Facts) -> ServiceFacts | None:
         """New Deployments start (ready before the mesh routes to them), removed or scaled-to-zero ones stop after
         the mesh has re-routed (DRAIN_SECONDS), changed ones are replaced the same way (make before break)."""
         try:
-            specs = {s.key: s for s in deployment_specs(graph, self.context.translations)}
+            specs = {s.key: s for s in deployment_specs(graph, facts.translations)}
         except DeployError as exc:
-            self.context.sink.write(self.name, f"config change not applied: {exc}")
-            return
+            self.sink.write(self.name, f"config change not applied: {exc}")
+            return None
         with self._lock:
             current = dict(self.running)
         retire: list[RunningDeployment] = []
@@ -256,20 +262,21 @@ class ServicesEngine:
             if spec.replicas > 0 and key not in self.running:
                 started.append(self._start(spec))
         if not retire and not started:
-            return
+            return None
         try:
             self._wait_ready(started)
         except DeployError as exc:
-            self.context.sink.write(self.name, f"config change: {exc}")
-        self._publish()
+            self.sink.write(self.name, f"config change: {exc}")
+        new_facts = self._facts()
         for run in retire:
-            self.context.sink.write(self.name, f"{run.spec.key}: stopping in {DRAIN_SECONDS:g} s (removed, scaled "
+            self.sink.write(self.name, f"{run.spec.key}: stopping in {DRAIN_SECONDS:g} s (removed, scaled "
                                                "to zero or replaced)")
         if retire:
             timer = threading.Timer(DRAIN_SECONDS, _stop_all, args=(retire,))
             timer.daemon = True
             timer.start()
             self._retiring += retire
+        return new_facts
 
     def endpoints(self) -> dict[str, str]:
         return {}
@@ -277,6 +284,8 @@ class ServicesEngine:
     def status(self) -> dict[str, Any]:
         with self._lock:
             runs = list(self.running.values())
+        if not runs and not self.scaled_to_zero:
+            return {}
         return {
             "deployments": {
                 run.spec.key: {"module": run.spec.module, "image": run.spec.image, "url": run.url,
@@ -298,7 +307,6 @@ class ServicesEngine:
                     os.killpg(run.proc.pid, signal.SIGTERM)
         for run in runs:
             stop_process(run.proc)
-        self.context.shared["workloads"] = []
 
 
 def _stop_all(runs: list[RunningDeployment]) -> None:

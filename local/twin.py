@@ -1,10 +1,14 @@
 """The twin: capture the stack's graph, deploy it onto the local engines, keep it running, stop it cleanly.
 
-Deploy order: moto (data stores, restored from the last snapshot) -> plugin engines (PostgreSQL, services, mesh:
-they may add translations, e.g. the ingress load balancer's hostname -> Envoy's URL) -> Lambda workers (their
-environment translated) -> API gateway -> S3 events. Stop runs the other way and snapshots the data first.
-The state folder (`.local/` by default) holds endpoints.json, outputs.json, twin.json (what runs, for `status`),
-secrets.json, data/ (snapshots) and twin.log.
+The engines run in the order of `local.lineup.ENGINES`; each deploys its part of the graph and hands the engines
+after it a typed record (`local.facts`). Stop runs the other way; moto snapshots the data first. The state folder's
+files are `local.state`'s.
+
+Startup is the sum of the slow parts, so they overlap: every engine's `prepare` runs before the capture (moto boots,
+the Lambda fork server imports its libraries), and a `concurrent` engine (moto's stores) deploys on a pool thread
+while the engines after it deploy on the main thread, until one reads its record. The others deploy on the main
+thread: a child may die with the thread that started it (Envoy's launcher asks for a parent-death signal), and a
+pool thread ends when its work does.
 """
 
 from __future__ import annotations
@@ -13,83 +17,26 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from infra.config import PROJECT_DIR
 from local import registry
 from local.aws import AwsEngine
-from local.gateway import GatewayEngine
-from local.lambdas import DeployError, LambdaEngine
+from local.engine import Engine, EngineSettings
+from local.errors import DeployError
+from local.facts import EngineFacts, Facts, translate
+from local.function_spec import check_functions
+from local.lambdas import LambdaEngine
+from local.lineup import ENGINES, check_order
 from local.processes import LogSink
-from local.s3events import S3EventsEngine
 from local.stack import Program, capture_stack, main_program, stack_file
+from local.state import ENDPOINTS_FILE, OUTPUTS_FILE, TWIN_FILE, pid_alive, write_json
 from sim.capture import Graph
-
-ENDPOINTS_FILE = "endpoints.json"
-OUTPUTS_FILE = "outputs.json"
-TWIN_FILE = "twin.json"
-
-
-@dataclass
-class EngineContext:
-    """What a plugin engine (mesh, services, PostgreSQL) gets from the twin."""
-
-    sink: LogSink
-    state_dir: Path
-    aws_endpoint: str
-    region: str
-    translations: dict[str, str]
-    """Identifier in the graph -> the twin's; a plugin adds its own (e.g. an ingress hostname -> Envoy's URL)."""
-    lambdas: LambdaEngine
-    shared: dict[str, Any] = field(default_factory=dict)
-    """What one plugin publishes for the next (the services engine's running workloads, read by the mesh)."""
-
-
-class PluginEngine(Protocol):
-    """The shape of `local.mesh.MeshEngine`, `local.services.ServicesEngine`, `local.postgres_engine.PostgresEngine`."""
-
-    name: str
-
-    def __init__(self, context: EngineContext) -> None: ...
-    def deploy(self, graph: Graph) -> None: ...
-    def endpoints(self) -> dict[str, str]: ...
-    def reconfigure(self, graph: Graph) -> None: ...
-    def status(self) -> dict[str, Any]: ...
-    def stop(self) -> None: ...
-
-
-def translate(value: Any, translations: dict[str, str]) -> Any:
-    """`value` with every graph identifier (URL, ARN, hostname) replaced by the twin's."""
-    if isinstance(value, str):
-        for old in sorted(translations, key=len, reverse=True):
-            if old and old in value:
-                value = value.replace(old, translations[old])
-        return value
-    if isinstance(value, dict):
-        return {k: translate(v, translations) for k, v in value.items()}
-    if isinstance(value, list):
-        return [translate(v, translations) for v in value]
-    return value
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
-    tmp.replace(path)
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass
@@ -109,6 +56,11 @@ class Options:
     started_at: float | None = None
     """Wall-clock start of the command (process creation), so `ready in N s` counts the interpreter's start too."""
 
+    def engine_settings(self) -> EngineSettings:
+        return EngineSettings(state_dir=self.state_dir, gateway_port=self.port, aws_port=self.aws_port,
+                              strict_parameters=self.strict_parameters, max_workers=self.max_workers,
+                              fork_server=self.fork_server, retry_delays=self.retry_delays)
+
 
 class Twin:
     def __init__(self, options: Options, sink: LogSink) -> None:
@@ -116,18 +68,15 @@ class Twin:
         self.sink = sink
         self.state_dir = options.state_dir
         self.graph: Graph | None = None
-        self.aws = AwsEngine(sink, port=options.aws_port, data_dir=self.state_dir / "data")
-        self.lambdas = LambdaEngine(sink, max_workers=options.max_workers, fork_server=options.fork_server)
-        self.gateway = GatewayEngine(sink, self.lambdas, port=options.port,
-                                     strict_parameters=options.strict_parameters)
-        self.s3events = S3EventsEngine(sink, self.lambdas, self.aws, retry_delays=options.retry_delays)
-        self.plugins: list[PluginEngine] = []
-        self.translations: dict[str, str] = {}
-        self.config_hooks: list[Callable[[Graph], None]] = []
+        check_order()
+        settings = options.engine_settings()
+        self.engines: tuple[Engine, ...] = tuple(cls.build(settings, sink) for cls in ENGINES)
+        self.facts = Facts()
+        self.started: list[Engine] = []
+        """Engines that may hold something (prepared or deploying): all of them are stopped, even after a failure."""
         self.ready_seconds: float | None = None
         self._stop_watch = threading.Event()
-        self._started = False
-        self._data_loaded = False
+        self._up = False
 
     # --- up ----------------------------------------------------------------------------------------------------
     def capture(self) -> Graph:
@@ -138,65 +87,18 @@ class Twin:
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._refuse_second_twin()
-        self._started = True
-        self.aws.start(wait=False)  # moto boots while the program runs under the mocks
-        self.lambdas.start_fork_server()  # and the Lambda fork server imports its libraries
+        self._up = True
+        for engine in self.engines:
+            self.started.append(engine)  # before prepare: what it starts is stopped too
+            engine.prepare()
         steps: list[str] = []
-
-        def step(name: str, since: float) -> float:
-            now = time.monotonic()
-            steps.append(f"{name} {now - since:.1f} s")
-            return now
-
-        mark = time.monotonic()
-        graph = self.graph = self.capture()
-        mark = step("capture", mark)
-        placements = registry.plan(graph)
-        for p in placements:
-            if p.action in ("pending", "unknown"):
-                self.sink.write("twin", f"{p.type} {p.name}: {p.detail}")
-        # Faithfulness checks before anything starts: wiring and each function's environment contract.
-        problems = registry.check_wiring(graph)
-        if problems:
-            raise DeployError("the graph's wiring would fail in the cloud:\n  " + "\n  ".join(problems))
-        for warning in LambdaEngine.check(graph):
-            self.sink.write("twin", f"warning: {warning}")
-        # PostgreSQL, services and the mesh need nothing from moto, so moto's stores are made meanwhile. The plugins
-        # deploy on the main thread: a child may die with the thread that started it (Envoy's launcher asks for
-        # a parent-death signal), and a pool thread ends when its work does.
-        self.translations = {}
-        context = EngineContext(self.sink, self.state_dir, self.aws.url, graph.region, self.translations, self.lambdas)
-        engines_used = {p.engine for p in placements if p.action == "deployed"}
-
-        def make_data_stores() -> dict[str, int]:
-            self.aws.wait_ready()
-            self.aws.deploy(graph)
-            return self.aws.restore()
-
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="moto-deploy") as pool:
-            data_done = pool.submit(make_data_stores)
-            for engine in registry.PLUGINS:
-                if engine in engines_used:
-                    plugin = registry.load_plugin(engine)(context)
-                    self.plugins.append(plugin)  # before deploy: a half-deployed plugin is stopped too
-                    plugin.deploy(graph)
-                    self.config_hooks.append(plugin.reconfigure)
-                    mark = step(f"{plugin.name}", mark)
-            restored = data_done.result()
-            self._data_loaded = True  # from here on, stopping snapshots the data (never before: it would erase it)
-            mark = step("moto stores (in parallel)", mark)
-        if restored:
-            self.sink.write("twin", "restored " + ", ".join(f"{k} ({n})" for k, n in restored.items()))
-        self.translations.update(self.aws.translations())
-        self.lambdas.deploy(graph, aws_endpoint=self.aws.url, translations=self.translations)
-        mark = step(f"{len(self.lambdas.functions)} functions", mark)
-        self.gateway.deploy(graph)
-        self.translations.update(self.gateway.translations())
-        self.s3events.deploy(graph)
+        with self._timed(steps, "capture"):
+            graph = self.graph = self.capture()
+        self._check(graph)
+        self.facts = self._deploy(graph, steps)
         endpoints = self.endpoints()
         write_json(self.state_dir / ENDPOINTS_FILE, endpoints)
         write_json(self.state_dir / OUTPUTS_FILE, self.outputs())
-        step("gateway+events", mark)
         self.sink.write("twin", "deployed: " + ", ".join(steps))
         self.ready_seconds = time.time() - self.options.started_at if self.options.started_at else \
             time.monotonic() - started
@@ -204,6 +106,48 @@ class Twin:
         if self.options.watch_config:
             threading.Thread(target=self._watch_config, name="config-watch", daemon=True).start()
         return endpoints
+
+    def _check(self, graph: Graph) -> None:
+        """Faithfulness checks before anything deploys: what the twin does with each type, wiring, environments."""
+        for p in registry.plan(graph):
+            if p.action == "unknown":
+                self.sink.write("twin", f"{p.type} {p.name}: {p.detail}")
+        problems = registry.check_wiring(graph)
+        if problems:
+            raise DeployError("the graph's wiring would fail in the cloud:\n  " + "\n  ".join(problems))
+        for warning in check_functions(graph):
+            self.sink.write("twin", f"warning: {warning}")
+
+    def _deploy(self, graph: Graph, steps: list[str]) -> Facts:
+        facts = Facts()
+        pending: dict[type[EngineFacts], tuple[Engine, float, Future[EngineFacts]]] = {}
+
+        def join(kinds: tuple[type[EngineFacts], ...]) -> None:
+            nonlocal facts
+            for kind in kinds:
+                if kind in pending:
+                    engine, since, future = pending.pop(kind)
+                    waited = time.monotonic()
+                    facts = facts.add(future.result())
+                    now = time.monotonic()
+                    steps.append(f"{engine.name} {now - since:.1f} s in parallel (waited {now - waited:.1f} s)")
+
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="deploy") as pool:
+            for engine in self.engines:
+                join(engine.reads)
+                if engine.concurrent:
+                    pending[engine.provides] = (engine, time.monotonic(), pool.submit(engine.deploy, graph, facts))
+                    continue
+                with self._timed(steps, engine.name):
+                    facts = facts.add(engine.deploy(graph, facts))
+            join(tuple(pending))
+        return facts
+
+    @contextmanager
+    def _timed(self, steps: list[str], name: str) -> Iterator[None]:
+        since = time.monotonic()
+        yield
+        steps.append(f"{name} {time.monotonic() - since:.1f} s")
 
     def _refuse_second_twin(self) -> None:
         path = self.state_dir / TWIN_FILE
@@ -214,27 +158,30 @@ class Twin:
                                   "stop it first (Ctrl-C, or kill that pid)")
 
     def endpoints(self) -> dict[str, str]:
-        out = {"awsEndpointUrl": self.aws.url, "region": self.graph.region if self.graph else "eu-west-1"}
-        if self.gateway.url:
-            out["apiUrl"] = self.gateway.url
-        for plugin in self.plugins:
-            out.update(plugin.endpoints())
+        out: dict[str, str] = {}
+        for engine in self.engines:
+            out.update(engine.endpoints())
         return out
 
     def outputs(self) -> dict[str, Any]:
         assert self.graph is not None
-        return translate(self.graph.exports, self.translations)
+        return translate(self.graph.exports, self.facts.translations)
+
+    def function_names(self) -> list[str]:
+        return list(self._statuses().get(LambdaEngine.name, {}))
+
+    def _statuses(self) -> dict[str, dict[str, Any]]:
+        return {e.name: e.status() for e in self.engines}
 
     def _write_twin_file(self) -> None:
-        functions = {name: {"handler": rt.spec.handler, "memoryMb": rt.spec.memory_mb,
-                            "timeoutSeconds": rt.spec.timeout_seconds, "pids": rt.worker_pids()}
-                     for name, rt in self.lambdas.functions.items()}
+        statuses = self._statuses()
+        moto = statuses.pop(AwsEngine.name, {})
         write_json(self.state_dir / TWIN_FILE, {
             "pid": os.getpid(), "stack": self.options.stack, "startedAt": time.time(),
-            "readySeconds": self.ready_seconds, "endpoints": self.endpoints(), "translations": self.translations,
-            "functions": functions, "tables": self.aws.tables, "buckets": self.aws.buckets,
-            "motoPid": self.aws.proc.pid if self.aws.proc else None,
-            "plugins": {p.name: p.status() for p in self.plugins},
+            "readySeconds": self.ready_seconds, "endpoints": self.endpoints(),
+            "translations": self.facts.translations, "functions": statuses.pop(LambdaEngine.name, {}),
+            "tables": moto.get("tables", []), "buckets": moto.get("buckets", []), "motoPid": moto.get("pid"),
+            "plugins": {name: status for name, status in statuses.items() if status},
         })
 
     # --- config changes ----------------------------------------------------------------------------------------
@@ -254,13 +201,15 @@ class Twin:
             self.apply_config(graph)
 
     def apply_config(self, graph: Graph) -> None:
-        """A re-captured graph after a stack file change: plugins re-apply what they can live (mesh weights)."""
+        """A re-captured graph after a stack file change: every engine in order re-applies what it can live (mesh
+        weights, services); a change to a resource of an engine that cannot is reported (restart to apply)."""
         old = self.graph
         self.graph = graph
-        for hook in self.config_hooks:
-            hook(graph)
+        for engine in self.engines:
+            self.facts = self.facts.add(engine.reconfigure(graph, self.facts))
         if old is not None:
-            changed = [r.name for r in graph.resources if r.type in registry.ENGINES
+            fixed = {t for e in self.engines if not e.live for t in e.types}
+            changed = [r.name for r in graph.resources if r.type in fixed
                        and r.inputs != next((o.inputs for o in old.resources if o.urn == r.urn), None)]
             if changed:
                 self.sink.write("twin", f"config change touches {', '.join(changed)}: restart the twin to apply")
@@ -268,39 +217,21 @@ class Twin:
 
     # --- down --------------------------------------------------------------------------------------------------
     def down(self) -> None:
+        """Stop every engine that was prepared, the other way round; one failing does not keep the rest running."""
         self._stop_watch.set()
-        if not self._started:
+        if not self._up:
             return
         steps: list[str] = []
-        mark = time.monotonic()
-
-        def step(name: str) -> None:
-            nonlocal mark
-            now = time.monotonic()
-            steps.append(f"{name} {now - mark:.1f} s")
-            mark = now
-
-        self.s3events.stop()
-        self.gateway.stop()
-        step("gateway+events")
-        self.lambdas.stop()
-        step("functions")
-        for plugin in reversed(self.plugins):
-            try:
-                plugin.stop()
-            except Exception as exc:
-                self.sink.write("twin", f"stopping {plugin.name} failed: {exc!r}")
-            step(plugin.name)
         try:
-            if self._data_loaded and self.aws.proc is not None and self.aws.proc.poll() is None:
-                counts = self.aws.snapshot()
-                self.sink.write("twin", "snapshot " + (", ".join(f"{k} ({n})" for k, n in counts.items()) or "empty")
-                                + f" -> {self.aws.data_dir}")
-                step("snapshot")
+            for engine in reversed(self.started):
+                try:
+                    with self._timed(steps, engine.name):
+                        engine.stop()
+                except Exception as exc:
+                    self.sink.write("twin", f"stopping {engine.name} failed: {exc!r}")
         finally:
-            self.aws.stop()
-            step("moto")
+            self.started.clear()
             self.sink.write("twin", "stop: " + ", ".join(steps))
             (self.state_dir / TWIN_FILE).unlink(missing_ok=True)
-            self._started = False
-            self._data_loaded = False
+            self._up = False
+

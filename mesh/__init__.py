@@ -10,8 +10,8 @@ feeds the very same dicts to :mod:`mesh.envoy`. Nothing else in the project writ
   ``destination_rule``, ``authorization_policy``, ``deny_all_policy``, ``shop_manifests``.
 * :mod:`mesh.gateway`: ``IngressSettings`` -> ``gateway``; :mod:`mesh.policies`: ``RetrySettings``,
   ``peer_authentication``.
-* :mod:`mesh.envoy`: ``translate`` (specs + endpoints -> Envoy listeners/routes/clusters), ``bootstrap``,
-  ``endpoints_for``; :mod:`local.envoy` runs it.
+* :mod:`mesh.envoy`: ``translate`` (specs + endpoints -> Envoy listeners/routes/clusters),
+  ``endpoints_for``; :mod:`local.envoy` writes the files Envoy watches and runs it.
 
 Every builder validates its input and raises ``ValueError`` naming the stack config key
 (``canaryWeight``, ``retireStable``, ``circuitBreaker.maxConnections``...).

@@ -10,7 +10,8 @@ import psutil
 import pytest
 
 from infra.config import PROJECT_DIR, stack_config_values
-from local.lambdas import DeployError, FunctionSpec, LambdaEngine, check_environment
+from local.errors import DeployError
+from local.function_spec import FunctionSpec, check_environment, check_functions
 from local.registry import check_wiring
 from local.stack import program_file
 from sim.capture import Graph, capture
@@ -25,7 +26,7 @@ def _graph(name: str) -> Graph:
 
 def test_function_missing_a_variable_its_code_reads_fails_naming_function_and_variable() -> None:
     with pytest.raises(DeployError) as err:
-        LambdaEngine.check(_graph("miswired.py"))
+        check_functions(_graph("miswired.py"))
     assert "miswired-todos-get" in str(err.value)
     assert "TABLE_NAME" in str(err.value)
 

@@ -11,8 +11,12 @@ from typing import Any
 import pytest
 
 from infra import openapi
-from local.gateway import Gateway, GatewayError, Request, RestApi, _allows
-from local.lambdas import InvokeResult
+from local.function_spec import InvokeResult
+from local.gateway.handler import Gateway
+from local.gateway.iam import allows
+from local.gateway.messages import Request
+from local.gateway.responses import GatewayError
+from local.gateway.spec import RestApi
 from local.processes import LogSink
 
 ARN = "arn:aws:apigateway:eu-west-1:lambda:path/2015-03-31/functions/arn:aws:lambda:eu-west-1:1:function:{}/invocations"
@@ -77,9 +81,9 @@ def test_strict_parameters_check_query_values_against_their_schema() -> None:
     lenient, strict = _gateway(), _gateway(strict=True)
     route, params = lenient.api.match("GET", "/todos") or (None, {})
     assert route is not None
-    lenient._validate(route, _request("GET", "/todos", query="limit=0"), params)
+    lenient.validate(route, _request("GET", "/todos", query="limit=0"), params)
     with pytest.raises(GatewayError) as err:
-        strict._validate(route, _request("GET", "/todos", query="limit=0"), params)
+        strict.validate(route, _request("GET", "/todos", query="limit=0"), params)
     assert err.value.response_type == "BAD_REQUEST_PARAMETERS"
     assert "lower than the required minimum (minimum: 1, found: 0)" in err.value.validation
 
@@ -106,9 +110,9 @@ def test_policy_evaluation_deny_wins_and_wildcards_match() -> None:
     allow = {"Effect": "Allow", "Action": "execute-api:Invoke",
              "Resource": "arn:aws:execute-api:eu-west-1:1:abc/api/*/*"}
     deny = {"Effect": "Deny", "Action": ["execute-api:*"], "Resource": [arn]}
-    assert _allows({"Statement": [allow]}, arn)
-    assert not _allows({"Statement": [allow, deny]}, arn)
-    assert not _allows({"Statement": [{**allow, "Resource": "arn:aws:execute-api:eu-west-1:1:other/*"}]}, arn)
+    assert allows({"Statement": [allow]}, arn)
+    assert not allows({"Statement": [allow, deny]}, arn)
+    assert not allows({"Statement": [{**allow, "Resource": "arn:aws:execute-api:eu-west-1:1:other/*"}]}, arn)
 
 
 def _secured_gateway(clock: Clock, authorizer: RecordingFunction, target: RecordingFunction) -> Gateway:

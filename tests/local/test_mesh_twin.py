@@ -25,7 +25,7 @@ import pytest
 import requests
 
 from infra.config import PROJECT_DIR
-from local.mesh import binomial_interval
+from local.canary import binomial_interval
 from tests.local.conftest import RunningTwin, start_twin
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-mesh-twin")]

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from local.lambdas import DeployError
-from local.mesh import MeshSpecs, binomial_interval, canary_split, load_balancer_hostnames, plain_numbers
+from local.canary import binomial_interval
+from local.errors import DeployError
+from local.mesh import MeshSpecs, canary_split, load_balancer_hostnames, plain_numbers
 from local.postgres_engine import database_specs
 from local.services import DEPLOYMENT, deployment_specs, service_module
 from local.stack import capture_stack

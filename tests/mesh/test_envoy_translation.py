@@ -251,30 +251,14 @@ def test_subset_traffic_policy_overrides_the_rules_policy() -> None:
 def test_listeners_bind_loopback_and_read_routes_from_a_watched_file(tmp_path: Path) -> None:
     listener = ListenerSpec(name="canary", port=10080, gateway=INGRESS, default_host=C.host)
     resources = me.translate(
-        [canary.virtual_service(C)], [canary.destination_rule(C)], {}, [listener], config_dir=tmp_path
+        [canary.virtual_service(C)], [canary.destination_rule(C)], {}, [listener],
+        rds_paths={"canary": str(tmp_path / "rds-canary.json")},
     )
     (out,) = resources.listeners
     assert out["address"] == {"socket_address": {"address": "127.0.0.1", "port_value": 10080}}
     hcm = out["filter_chains"][0]["filters"][0]["typed_config"]
     assert hcm["rds"]["config_source"]["path_config_source"] == {"path": str(tmp_path / "rds-canary.json")}
     assert "route_config" not in hcm
-
-
-def test_bootstrap_is_file_driven_and_admin_binds_loopback(tmp_path: Path) -> None:
-    boot = me.bootstrap(node_id="n", admin_port=0, config_dir=tmp_path)
-    assert boot["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
-    dynamic = boot["dynamic_resources"]
-    assert dynamic["lds_config"]["path_config_source"]["path"] == str(tmp_path / "lds.json")
-    assert dynamic["cds_config"]["path_config_source"]["path"] == str(tmp_path / "cds.json")
-    assert "static_resources" not in boot
-
-
-def test_write_atomically_replaces_the_file_and_leaves_no_temporary(tmp_path: Path) -> None:
-    target = tmp_path / "cds.json"
-    me.write_atomically(target, me.discovery_response([], "1"))
-    me.write_atomically(target, me.discovery_response([{"name": "x"}], "2"))
-    assert json.loads(target.read_text()) == {"version_info": "2", "resources": [{"name": "x"}]}
-    assert [p.name for p in tmp_path.iterdir()] == ["cds.json"]
 
 
 def _static(resources: me.EnvoyResources) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Real API Gateway proxy events (REST API, payload v1) for driving handlers, and readers for their responses.
 
 `tests/events/apigw_proxy_v1.json` is the event `sam local generate-event apigateway aws-proxy` prints; `api_event`
-copies it and fills in what API Gateway would set for a given request, so every handler test (and the local
-gateway's tests) sees exactly the fields a deployed function sees, including the ones it should ignore.
+builds the event with the twin's own builder (`local.gateway.events`) from that event's headers, account, API id
+and stage variables and the given request, so every handler test sees exactly the fields a function in the twin
+(and a deployed one) sees, including the ones it should ignore.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
+
+from local.gateway.events import proxy_event, request_context
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 
@@ -50,23 +53,12 @@ def api_event(
     as is, so malformed JSON can be tested) or any JSON value (serialised). Absent query/path parameters are
     `null`, as API Gateway sends them. A JSON `Content-Type` is added when there is a body and none is given.
     """
-    event = load_event()
+    template = _template("apigw_proxy_v1.json")
     method = method.upper()
     resource = resource or path
-    event["httpMethod"] = method
-    event["path"] = path
-    event["resource"] = resource
-    event["pathParameters"] = dict(path_parameters) if path_parameters else None
+    multi = {k: [v] if isinstance(v, str) else list(v) for k, v in (query or {}).items()}
 
-    if query:
-        multi = {k: [v] if isinstance(v, str) else list(v) for k, v in query.items()}
-        event["queryStringParameters"] = {k: v[-1] for k, v in multi.items()}
-        event["multiValueQueryStringParameters"] = multi
-    else:
-        event["queryStringParameters"] = None
-        event["multiValueQueryStringParameters"] = None
-
-    merged = dict(event["headers"])
+    merged = dict(template["headers"])
     wanted = dict(headers or {})
     if body is not None and not any(k.lower() == "content-type" for k in wanted):
         wanted["Content-Type"] = "application/json"
@@ -74,8 +66,6 @@ def api_event(
         for existing in [k for k in merged if k.lower() == name.lower()]:
             del merged[existing]
         merged[name] = value
-    event["headers"] = merged
-    event["multiValueHeaders"] = {k: [v] for k, v in merged.items()}
 
     if body is None:
         text = None
@@ -85,19 +75,17 @@ def api_event(
         text = json.dumps(body)
     if text is not None and base64_body:
         text = base64.b64encode(text.encode()).decode()
-    event["body"] = text
-    event["isBase64Encoded"] = bool(base64_body and text is not None)
 
-    ctx = event["requestContext"]
-    ctx["httpMethod"] = method
-    ctx["resourcePath"] = resource
-    ctx["stage"] = stage
-    ctx["path"] = f"/{stage}{path}"
-    ctx["requestId"] = request_id or str(uuid.uuid4())
-    now = time.time()
-    ctx["requestTimeEpoch"] = int(now * 1000)
-    ctx["requestTime"] = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now))
-    return event
+    lower = {k.lower(): v for k, v in merged.items()}
+    sam = template["requestContext"]
+    context = request_context(account_id=sam["accountId"], api_id=sam["apiId"], stage=stage, resource=resource,
+                              method=method, path=path, request_id=request_id or str(uuid.uuid4()),
+                              source_ip=sam["identity"]["sourceIp"], host=lower.get("host", ""),
+                              user_agent=lower.get("user-agent"), now=time.time())
+    return proxy_event(method=method, path=path, resource=resource, header_items=list(merged.items()), query=multi,
+                       path_parameters=dict(path_parameters or {}), body=text,
+                       is_base64=bool(base64_body and text is not None), context=context,
+                       stage_variables=template.get("stageVariables"))
 
 
 @dataclass
