@@ -6,8 +6,12 @@ not. An auth provider registers a user and fetches a bearer token through the AP
 every secured operation (and, in negative mode, also sends requests with it removed or broken). Every operation
 gets its own `EXAMPLES` in each mode, with a fresh seed per run (printed on failure: `FUZZ_SEED=<n>` replays it).
 
-At the end the twin's own Lambda logs (one `REPORT RequestId:` line per invocation, as CloudWatch has) must show
-that the authorizer and every order function ran during the fuzz: a fuzz refused at the gateway proves nothing.
+At the end the answers must show that the authorizer let the token through and that every order function answered
+(answers only a function gives), and the twin's own Lambda logs (one `REPORT RequestId:` line per invocation, as
+CloudWatch has) must show at least those invocations: a fuzz refused at the gateway proves nothing.
+
+Defects the fuzz found and that are not this module's to fix are pinned by strict xfail tests at the end; the
+fuzz skips only the cases that would find them again (`_known_defect`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
 import schemathesis
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import HealthCheck, Phase, assume, given, seed, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import CheckFunction
 from schemathesis.generation.modes import GenerationMode
@@ -48,11 +53,9 @@ PASSWORD = "correct horse battery"
 # `nextToken` is opaque (any string is schema-valid, only tokens the API issued are accepted: the documented 400),
 # and POST /orders answers 422 for a quantity outside inventory's bounds (a setting) or a reused Idempotency-Key.
 OPAQUE_PARAMETERS = ("nextToken",)
+# Where Python's `\s` and ECMA 262's disagree (see `_known_defect`).
+REGEX_WHITESPACE_SPLIT = "\x1c\x1d\x1e\x1f\x85\ufeff"
 BUSINESS_422 = {"POST /orders": {InvalidQuantity.code, IdempotencyKeyReused.code}}
-# A known defect, not a rule: GET /orders reads `nextToken` with `or None` (functions/orders/handlers.py), so an
-# empty one (the schema says minLength 1) is served as the first page where GET /todos refuses it with 400. Only
-# that case is let through here; the strict xfail below fails once it is fixed, and this exclusion goes with it.
-EMPTY_NEXT_TOKEN_SERVED = "GET /orders"
 
 
 class Fuzz:
@@ -88,10 +91,11 @@ class Fuzz:
         if response.status_code < 400:
             return True
         try:
-            error = response.json().get("error") or {}
+            body = response.json()
         except ValueError:
             return False
-        return isinstance(error, dict) and error.get("code") not in self.gateway_codes
+        error = body.get("error") if isinstance(body, dict) else None
+        return isinstance(error, dict) and bool(error.get("code")) and error["code"] not in self.gateway_codes
 
     def invocations(self) -> Counter[str]:
         """Lambda invocations so far, per function: the twin writes each function's log lines (one `REPORT` per
@@ -138,8 +142,6 @@ def _excluded_checks(fuzz: Fuzz, case: schemathesis.Case, response: requests.Res
         # API Gateway answers a CORS preflight from its mock integration for any path under the template (it never
         # validates path parameters), so the preflight "accepts" an overlong id: true of the real service too.
         return [negative_data_rejection]
-    if label == EMPTY_NEXT_TOKEN_SERVED and (case.query or {}).get("nextToken") == "" and response.status_code == 200:
-        return [negative_data_rejection]
     if response.status_code == 400 and any(name in (case.query or {}) for name in OPAQUE_PARAMETERS):
         return [positive_data_acceptance]
     if response.status_code == 422 and label in BUSINESS_422:
@@ -160,6 +162,30 @@ class Tally:
     failures: dict[str, str] = field(default_factory=dict)
 
 
+def _path_values(case: schemathesis.Case) -> list[str]:
+    return [unquote(str(v)) for v in (case.path_parameters or {}).values()]  # schemathesis keeps them encoded
+
+
+def _known_defect(case: schemathesis.Case) -> str | None:
+    """Which known defect this case would only find again (each is pinned by a strict xfail below, and its line
+    here goes when it is fixed); None for every other case."""
+    label = case.operation.label
+    if any(v.endswith("\n") for v in _path_values(case)):
+        # The twin's gateway matches routes with `re.match` and `$`, which matches before a final newline.
+        return "local/gateway.py serves GET /todos/%0A from GET /todos"
+    if label == "GET /orders" and "" in (case.query or {}).values():
+        # functions/orders reads `nextToken` with `or None` and an empty `limit` as absent (an integer, minLength 1).
+        return "GET /orders serves an empty nextToken or limit as absent (GET /todos refuses both)"
+    if isinstance(case.body, dict) and any(c in str(v) for v in case.body.values() for c in REGEX_WHITESPACE_SPLIT):
+        # The twin's gateway checks `pattern` with Python's `re`, not ECMA 262 as JSON Schema says: its `\S` refuses
+        # U+001C-U+001F and U+0085 (not whitespace in ECMA 262) and accepts U+FEFF (whitespace there).
+        return "the gateway's `pattern` follows Python's \\s, not ECMA 262's"
+    if label == "POST /orders" and isinstance(case.body, dict) and "\x00" in str(case.body.get("productId", "")):
+        # services/inventory passes the id to PostgreSQL, whose text cannot hold NUL; the order answers 503.
+        return "inventory answers 500 for a product id with a NUL character"
+    return None
+
+
 def _run_operation(fuzz: Fuzz, operation: Any, mode: GenerationMode, tally: Tally) -> None:
     """Fuzz one operation with its own examples."""
     label = operation.label
@@ -172,6 +198,10 @@ def _run_operation(fuzz: Fuzz, operation: Any, mode: GenerationMode, tally: Tall
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case: schemathesis.Case) -> None:
+        # "." and ".." are ids the schema allows but no URL can carry: clients remove dot segments (RFC 3986
+        # 5.2.4), so GET /todos/. leaves as GET /todos/ and another route (and function) answers it.
+        assume(not any(v in (".", "..") for v in _path_values(case)))
+        assume(not _known_defect(case))
         tally.sent[label] += 1
         response = case.call(base_url=fuzz.twin.api_url, timeout=30)
         if function is not None and fuzz.answered_by_function(response):
@@ -221,11 +251,38 @@ def test_fuzzed_requests_never_get_a_5xx_reach_the_functions_and_responses_confo
         assert orders and not silent, f"order functions that never answered: {silent} ({dict(tally.answered)})"
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: GET /orders serves an empty nextToken as the first page")
-def test_an_empty_next_token_is_refused_by_orders_as_by_todos(dev_twin: RunningTwin) -> None:
+# --- known defects the fuzz found (see `_known_defect`): each test fails once its defect is fixed -------------------
+
+@pytest.mark.xfail(strict=True, reason="known defect: GET /orders serves an empty nextToken or limit as absent")
+@pytest.mark.parametrize("parameter", ["nextToken", "limit"])
+def test_an_empty_query_parameter_is_refused_by_orders_as_by_todos(dev_twin: RunningTwin, parameter: str) -> None:
     """GET /todos answers 400 (the negative fuzz holds it to that); GET /orders should too."""
     api = dev_twin.api_url
     token = _token_provider(api)().get(None, None)
-    r = requests.get(f"{api}/orders", params={"nextToken": ""}, headers={"Authorization": f"Bearer {token}"},
+    r = requests.get(f"{api}/orders", params={parameter: ""}, headers={"Authorization": f"Bearer {token}"},
                      timeout=30)
     assert r.status_code == 400, r.text
+
+
+@pytest.mark.xfail(strict=True, reason="known twin defect: the gateway's `pattern` follows Python's \\s")
+def test_a_title_ecma_262_calls_non_blank_is_accepted(dev_twin: RunningTwin) -> None:
+    """`pattern: "\\S"` in ECMA 262 (JSON Schema's dialect): U+0085 is not whitespace, so the title is valid."""
+    r = requests.post(f"{dev_twin.api_url}/todos", json={"title": "\u0085"}, timeout=30)
+    if r.status_code == 201:
+        requests.delete(f"{dev_twin.api_url}/todos/{r.json()['id']}", timeout=30)
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.xfail(strict=True, reason="known twin defect: local/gateway.py routes /todos/%0A to GET /todos")
+def test_an_id_ending_in_a_newline_reaches_the_item_route(dev_twin: RunningTwin) -> None:
+    """API Gateway gives `{id}` = "\\n" to GET /todos/{id}; the twin's route regex (`$` matches before a final
+    newline) hands the request to GET /todos instead."""
+    r = requests.get(f"{dev_twin.api_url}/todos/%0A", timeout=30)
+    assert "items" not in r.json(), r.text
+
+
+@pytest.mark.xfail(strict=True, reason="known defect: inventory answers 500 for a product id with a NUL character")
+def test_a_product_id_with_a_nul_character_is_refused_not_a_500(dev_twin: RunningTwin) -> None:
+    r = requests.post(f"{dev_twin.endpoints['ingressUrl']}/api/inventory/reserve", timeout=30,
+                      json={"orderId": f"fuzz-{uuid.uuid4().hex}", "productId": "prod\x000001", "quantity": 1})
+    assert 400 <= r.status_code < 500, r.text
