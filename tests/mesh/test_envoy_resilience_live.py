@@ -127,7 +127,7 @@ def apply_inventory(envoy: EnvoyProcess, breaker: CircuitBreakerSettings, upstre
 def request(url: str, method: str, path: str) -> tuple[int, dict[str, str]]:
     """One request on its own connection: (status, lower-cased headers)."""
     target = urlsplit(url)
-    conn = http.client.HTTPConnection(target.hostname, target.port, timeout=30)
+    conn = http.client.HTTPConnection(target.hostname or LOOPBACK, target.port, timeout=30)
     try:
         conn.request(method, path, body=b"{}" if method == "POST" else None,
                      headers={"Content-Type": "application/json"})
