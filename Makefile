@@ -23,7 +23,7 @@ lint: install
 	$(VENV)/bin/mypy $(PACKAGES)
 
 unit: install
-	$(PY) -m pytest -n 2 --dist loadgroup
+	$(PY) -m pytest -n 2
 
 test: lint unit
 

@@ -3,9 +3,10 @@
 `start_twin` waits for `ready in` and reads `endpoints.json`; stopping sends SIGINT (Ctrl-C) and then checks,
 with psutil, that every process the twin started (moto, Lambda workers, services, Envoy) is gone.
 
-A twin takes seconds to start, so the module fixtures share one per run across xdist workers (`shared_twin`: a
-file lock and a reference count in pytest's common temporary folder; the last user stops it). The
-`xdist_group` marks would do that, but `--dist loadgroup` does not group with this pytest/xdist pair.
+A twin takes seconds to start. `--dist loadfile` (pyproject.toml) keeps each test file on one xdist worker, but
+several files use the same twin and may run on both workers at once, so the fixtures share one twin per run
+across workers (`shared_twin`: a file lock and a reference count in pytest's common temporary folder; the last
+user stops it).
 """
 
 from __future__ import annotations

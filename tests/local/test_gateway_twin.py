@@ -12,7 +12,7 @@ import requests
 
 from tests.local.conftest import PROGRAMS, RunningTwin, shared_twin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-echo-twin")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,7 @@
 
 One twin, watching its own copy of `Pulumi.dev.yaml`, so the test can do what `pulumi config set canaryWeight 50`
 does (edit the file) while requests keep flowing. The rollout's steps depend on each other's order (10 first, then
-the live change, then the checks at 50), and xdist spreads a module's tests over workers (each would start its own
-twin), so they form one test whose helpers name each step.
+the live change, then the checks at 50), so they form one test whose helpers name each step.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from infra.config import PROJECT_DIR
 from local.canary import binomial_interval
 from tests.local.conftest import RunningTwin, start_twin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-mesh-twin")]
+pytestmark = pytest.mark.slow
 
 V1, V2 = "1.0.0", "2.0.0"
 
@@ -112,7 +111,7 @@ def test_binomial_interval_brackets_the_expected_count_and_excludes_far_ones() -
     assert binomial_interval(500, 1.0) == (500, 500)
 
 
-# --- the seed's rollout on the twin, in order (one twin: xdist would otherwise start one per worker) ------------
+# --- the seed's rollout on the twin, in order ------------------------------------------------------------------
 
 def test_seed_rollout_on_envoy_splits_by_weight_and_moves_live_without_a_failed_request(mesh_twin: MeshTwin) -> None:
     """canaryWeight 10 from Pulumi.dev.yaml; then the stack file says 50 while requests flow."""

@@ -11,7 +11,7 @@ import requests
 
 from tests.local.conftest import start_twin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-restart")]
+pytestmark = pytest.mark.slow
 
 
 def test_todos_and_objects_survive_a_restart(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.local.conftest import PROGRAMS, RunningTwin, shared_twin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-s3-twin")]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ import requests
 from infra.database import DB_NAME, DB_USER
 from tests.local.conftest import RunningTwin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-shop-twin")]
+pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery"
 

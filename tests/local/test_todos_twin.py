@@ -10,7 +10,7 @@ import requests
 
 from tests.local.conftest import RunningTwin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-dev-twin")]
+pytestmark = pytest.mark.slow
 
 
 def _create(api: str, title: str, **extra: object) -> dict:

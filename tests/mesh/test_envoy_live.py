@@ -21,7 +21,7 @@ from mesh.envoy import cluster_name
 from mesh.shop import CircuitBreakerSettings, ShopService, ShopSettings
 from tests.mesh.conftest import Mesh
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("envoy-live")]
+pytestmark = pytest.mark.slow
 
 WORKERS = 4
 

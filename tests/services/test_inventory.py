@@ -13,8 +13,6 @@ from local.postgres import ConnectionParams, PostgresServer
 from tests.services.conftest import RunningService, run_service
 from tests.support.postgres import execute, fresh_database
 
-# One worker runs the whole module, so its service process starts once (make unit: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("services-inventory")
 
 @pytest.fixture(scope="module")
 def db(postgres: PostgresServer) -> ConnectionParams:

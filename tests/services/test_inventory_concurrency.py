@@ -18,9 +18,6 @@ from tests.support.postgres import execute, fresh_database
 T = TypeVar("T")
 
 
-# One worker runs the whole module, so its service process starts once (make unit: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("services-inventory_concurrency")
-
 @pytest.fixture(scope="module")
 def db(postgres: PostgresServer) -> ConnectionParams:
     return fresh_database(postgres, "inventory_load")

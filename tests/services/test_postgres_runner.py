@@ -13,8 +13,6 @@ import pytest
 from local.postgres import PostgresServer
 from tests.support.postgres import server_root
 
-pytestmark = pytest.mark.xdist_group("services-postgres-runner")
-
 
 @pytest.fixture(scope="module")
 def root() -> Iterator[Path]:

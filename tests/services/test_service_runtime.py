@@ -39,9 +39,6 @@ COMMON_ENV = {
 }
 
 
-# One worker runs the whole module, so its service process starts once (make unit: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("services-service_runtime")
-
 @pytest.fixture(scope="module")
 def shop_db(postgres: PostgresServer) -> ConnectionParams:
     return fresh_database(postgres, "runtime")
