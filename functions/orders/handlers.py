@@ -174,7 +174,7 @@ def _list_orders() -> Any:
     page = logic.list_orders(
         user_id=current_user(list_app),
         limit=logic.parse_limit(params.get("limit")),
-        next_token=params.get("nextToken") or None,
+        next_token=params.get("nextToken"),
         orders=orders_repository(get_read_env().ORDERS_TABLE_NAME),
     )
     return json_response(200, page.model_dump(exclude_none=True))

@@ -133,7 +133,7 @@ def decode_page_token(token: str, *, user_id: str) -> PageKey:
 
 def parse_limit(raw: str | None) -> int:
     """`limit` query parameter: 1..MAX_PAGE, default DEFAULT_PAGE."""
-    if raw is None or raw == "":
+    if raw is None:  # an empty `limit=` is a bad value, not an absent one (as GET /todos answers)
         return DEFAULT_PAGE
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise ValidationFailed(f"limit must be an integer from 1 to {MAX_PAGE}", field="limit")
@@ -144,6 +144,6 @@ def list_orders(
     *, user_id: str, limit: int, next_token: str | None, orders: OrderRepository
 ) -> OrderPage:
     """One page of the caller's orders, newest first."""
-    start = decode_page_token(next_token, user_id=user_id) if next_token else None
+    start = decode_page_token(next_token, user_id=user_id) if next_token is not None else None
     items, last = orders.list_for_user(user_id, limit=limit, start=start)
     return OrderPage(items=items, nextToken=encode_page_token(last) if last else None)

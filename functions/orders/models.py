@@ -20,7 +20,8 @@ class CreateOrderRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    productId: str = Field(min_length=1, max_length=128)
+    # No NUL: inventory keeps ids in PostgreSQL text, which cannot hold it (the document says the same).
+    productId: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")
     quantity: StrictInt
 
 

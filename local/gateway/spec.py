@@ -111,7 +111,8 @@ class RestApi:
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
-            found = route.regex.match(path)
+            # fullmatch: `$` would also match before a final newline (/todos/%0A is GET /todos/{id}).
+            found = route.regex.fullmatch(path)
             if found and route.method == method:
                 return route, {k: urllib.parse.unquote(v) for k, v in found.groupdict().items()}
         return None

@@ -6,7 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
-Id = Annotated[StrictStr, Field(min_length=1, max_length=128)]
+# PostgreSQL text cannot hold NUL: refuse it as a bad id (422) instead of failing in the database (500).
+Id = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
 
 
 class Strict(BaseModel):

@@ -38,7 +38,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from functions.orders.errors import IdempotencyKeyReused, InvalidQuantity
 from infra.openapi import operations
-from local.gateway import GatewayEngine
+from local.gateway.spec import find_rest_api
 from local.stack import capture_stack
 from sim.capture import Graph
 from tests.local.conftest import RunningTwin
@@ -63,7 +63,7 @@ class Fuzz:
     """The rendered document as a schemathesis schema, and which function serves each of its operations."""
 
     def __init__(self, twin: RunningTwin, graph: Graph) -> None:
-        found = GatewayEngine.rest_api(graph)
+        found = find_rest_api(graph)
         assert found is not None, "the dev stack has no REST API"
         self.twin, self.body = twin, found[2]
         components = {str(r.outputs.get("invokeArn")): r.name.removesuffix("-function")
@@ -170,20 +170,10 @@ def _path_values(case: schemathesis.Case) -> list[str]:
 def _known_defect(case: schemathesis.Case) -> str | None:
     """Which known defect this case would only find again (each is pinned by a strict xfail below, and its line
     here goes when it is fixed); None for every other case."""
-    label = case.operation.label
-    if any(v.endswith("\n") for v in _path_values(case)):
-        # The twin's gateway matches routes with `re.match` and `$`, which matches before a final newline.
-        return "local/gateway.py serves GET /todos/%0A from GET /todos"
-    if label == "GET /orders" and "" in (case.query or {}).values():
-        # functions/orders reads `nextToken` with `or None` and an empty `limit` as absent (an integer, minLength 1).
-        return "GET /orders serves an empty nextToken or limit as absent (GET /todos refuses both)"
     if isinstance(case.body, dict) and any(c in str(v) for v in case.body.values() for c in REGEX_WHITESPACE_SPLIT):
         # The twin's gateway checks `pattern` with Python's `re`, not ECMA 262 as JSON Schema says: its `\S` refuses
         # U+001C-U+001F and U+0085 (not whitespace in ECMA 262) and accepts U+FEFF (whitespace there).
         return "the gateway's `pattern` follows Python's \\s, not ECMA 262's"
-    if label == "POST /orders" and isinstance(case.body, dict) and "\x00" in str(case.body.get("productId", "")):
-        # services/inventory passes the id to PostgreSQL, whose text cannot hold NUL; the order answers 503.
-        return "inventory answers 500 for a product id with a NUL character"
     return None
 
 
@@ -263,7 +253,6 @@ def known_defect(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, raises=AssertionError, reason=reason)
 
 
-@known_defect("known defect: GET /orders serves an empty nextToken or limit as absent")
 @pytest.mark.parametrize("parameter", ["nextToken", "limit"])
 def test_an_empty_query_parameter_is_refused_by_orders_as_by_todos(dev_twin: RunningTwin, parameter: str) -> None:
     """GET /todos answers 400 (the negative fuzz holds it to that); GET /orders should too."""
@@ -283,15 +272,13 @@ def test_a_title_ecma_262_calls_non_blank_is_accepted(dev_twin: RunningTwin) -> 
     assert r.status_code == 201, r.text
 
 
-@known_defect("known twin defect: local/gateway.py routes /todos/%0A to GET /todos")
 def test_an_id_ending_in_a_newline_reaches_the_item_route(dev_twin: RunningTwin) -> None:
-    """API Gateway gives `{id}` = "\\n" to GET /todos/{id}; the twin's route regex (`$` matches before a final
-    newline) hands the request to GET /todos instead."""
+    """API Gateway gives `{id}` = "\\n" to GET /todos/{id} (a route regex's `$` would match before the final
+    newline and hand it to GET /todos)."""
     r = requests.get(f"{dev_twin.api_url}/todos/%0A", timeout=30)
     assert "items" not in r.json(), r.text
 
 
-@known_defect("known defect: inventory answers 500 for a product id with a NUL character")
 def test_a_product_id_with_a_nul_character_is_refused_not_a_500(dev_twin: RunningTwin) -> None:
     r = requests.post(f"{dev_twin.endpoints['ingressUrl']}/api/inventory/reserve", timeout=30,
                       json={"orderId": f"fuzz-{uuid.uuid4().hex}", "productId": "prod\x000001", "quantity": 1})
