@@ -1,6 +1,6 @@
 """The canary rollout under a request stream, on the twin's real Envoy: failures, process changes and timings.
 
-    .venv/bin/python bench/rollout_stream.py [--start 10] [--threads 2] [--settle 8]
+    .venv/bin/python bench/rollout_stream.py [--start 10] [--threads 2] [--settle 8] [--record bench/results]
 
 Starts the dev stack's twin with its stack-file watcher on, reading a copy of `Pulumi.yaml` / `Pulumi.dev.yaml`
 in a temporary folder (`--config-dir`), with `canaryWeight` set to `--start`. Two clients keep GETting
@@ -20,6 +20,9 @@ runs the same steps from 50 and asserts on them.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
+import io
 import json
 import os
 import re
@@ -204,7 +207,8 @@ def run_rollout(root: Path, *, start: int, threads: int, settle: float) -> list[
         twin.stop()
 
 
-def report(results: list[StepResult]) -> None:
+def report(results: list[StepResult], header: str) -> None:
+    print(header)
     print(f"machine: {os.cpu_count()} cores")
     for r in results:
         n = sum(r.answers.values())
@@ -225,10 +229,22 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2, help="concurrent clients (default 2)")
     parser.add_argument("--settle", type=float, default=8.0,
                         help="seconds of stream after each step is applied (default 8: past the 5 s drain)")
+    parser.add_argument("--record", type=Path, metavar="DIR",
+                        help="also write the report to DIR/rollout_stream-<UTC time>.txt")
     args = parser.parse_args()
+    started = dt.datetime.now(dt.UTC)
     with tempfile.TemporaryDirectory(prefix="bench-rollout-") as tmp:
         results = run_rollout(Path(tmp), start=args.start, threads=args.threads, settle=args.settle)
-    report(results)
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        report(results, f"rollout_stream.py --start {args.start} --threads {args.threads} --settle {args.settle:g}, "
+                        f"started {started:%Y-%m-%d %H:%M} UTC")
+    sys.stdout.write(text.getvalue())
+    if args.record is not None:
+        args.record.mkdir(parents=True, exist_ok=True)
+        path = args.record / f"rollout_stream-{started:%Y%m%dT%H%M%SZ}.txt"
+        path.write_text(text.getvalue())
+        print(f"recorded in {path}")
     return 1 if any(r.failures for r in results) else 0
 
 
