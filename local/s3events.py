@@ -233,6 +233,10 @@ class S3EventsEngine(Engine):
             obj = record["s3"]["object"]
             key = urllib.parse.unquote_plus(obj["key"])      # moto encodes `/` too; s3_record re-encodes as S3 does
             created = record["eventName"].startswith("ObjectCreated:")
+            if record["eventName"] == "ObjectCreated:Put" and "-" in str(obj.get("eTag")):
+                # moto's CompleteMultipartUpload stores the object with put_object, which notifies a Put, then
+                # notifies CompleteMultipartUpload; S3 sends only the latter (a PutObject's ETag never has a `-`).
+                continue
             self._emit(record["s3"]["bucket"]["name"], key, record["eventName"],
                        size=obj.get("size") if created else None, etag=obj.get("eTag") if created else None)
 

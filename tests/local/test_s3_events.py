@@ -140,3 +140,23 @@ def test_copy_into_the_prefix_is_an_object_created_copy_event(s3_twin: RunningTw
     record = json.loads(_wait_for_object(s3, bucket, "seen/incoming/copied.txt.json"))
     assert record["eventName"] == "ObjectCreated:Copy"
     assert record["s3"]["object"]["size"] == 6
+
+
+
+def _multipart(s3: Any, bucket: str, key: str, body: bytes) -> str:
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=body)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    return str(done["ETag"]).strip('"')
+
+
+def test_multipart_upload_is_one_complete_multipart_upload_event(s3_twin: RunningTwin) -> None:
+    s3, _, outputs = _clients(s3_twin)
+    bucket = outputs["bucketName"]
+    etag = _multipart(s3, bucket, "incoming/multipart.txt", b"in one part")
+    record = json.loads(_wait_for_object(s3, bucket, "seen/incoming/multipart.txt.json"))
+    assert record["eventName"] == "ObjectCreated:CompleteMultipartUpload"
+    assert record["s3"]["object"]["eTag"] == etag
+    _multipart(s3, bucket, "incoming/poison-multipart.txt", b"bad")
+    assert _wait_for_attempts(s3, bucket, "incoming/poison-multipart.txt", 3) == 3, "one event, tried 3 times"
