@@ -2,8 +2,10 @@
 
 Everything is created from the resource inputs in the graph, under the graph's physical names: a table gets the
 keys, attribute types, indexes and TTL the `aws:dynamodb/table:Table` declares, so a key-schema bug shows up
-locally. moto keeps data in memory only, so `snapshot()` writes every table (scan) and bucket (objects) into the
-state folder on stop and `restore()` loads them on start.
+locally. moto keeps data in memory only, so `snapshot()` writes every table (scan), bucket (objects) and queue
+(its visible messages: body, attributes, original send time) into the state folder on stop and `restore()` loads
+them on start. A restored message is a new message to SQS (new id, receive count 0); one a consumer had received
+and not deleted when the twin stopped is invisible to the snapshot and is lost, where SQS would redeliver it.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 import shutil
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -277,6 +280,7 @@ class AwsEngine(Engine):
         shutil.rmtree(tmp, ignore_errors=True)
         (tmp / "tables").mkdir(parents=True)
         (tmp / "buckets").mkdir(parents=True)
+        (tmp / "queues").mkdir(parents=True)
         for table in self.tables:
             items = list(self._scan(table))
             (tmp / "tables" / f"{table}.json").write_text(json.dumps({"table": table, "items": items}))
@@ -294,6 +298,11 @@ class AwsEngine(Engine):
                               "metadata": got.get("Metadata") or {}})
             (folder / "index.json").write_text(json.dumps(index))
             counts[f"bucket {bucket}"] = len(index)
+        for url in self.queues.values():
+            name = url.rstrip("/").rsplit("/", 1)[-1]
+            messages = self._drain_queue(url)
+            (tmp / "queues" / f"{name}.json").write_text(json.dumps({"queue": name, "messages": messages}))
+            counts[f"queue {name}"] = len(messages)
         shutil.rmtree(self.data_dir, ignore_errors=True)
         tmp.rename(self.data_dir)
         return counts
@@ -324,7 +333,50 @@ class AwsEngine(Engine):
                 body = (index_path.parent / entry["blob"]).read_bytes()
                 s3.put_object(Bucket=bucket, Key=entry["key"], Body=body, **extra)
             counts[f"bucket {bucket}"] = len(index)
+        for url in self.queues.values():
+            name = url.rstrip("/").rsplit("/", 1)[-1]
+            path = self.data_dir / "queues" / f"{name}.json"
+            if path.exists():
+                counts[f"queue {name}"] = self._refill_queue(url, json.loads(path.read_text())["messages"])
         return counts
+
+    def _drain_queue(self, url: str) -> list[dict[str, Any]]:
+        """Every visible message of a queue, in receive order. The emulator is about to stop, so receiving them
+        (hidden for the visibility timeout) changes nothing anyone can observe."""
+        sqs = self.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=600,
+                                      AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+            if not got:
+                return out
+            out += [{"body": m["Body"], "attributes": m.get("Attributes") or {},
+                     "messageAttributes": m.get("MessageAttributes") or {}} for m in got]
+
+    def _refill_queue(self, url: str, messages: list[dict[str, Any]]) -> int:
+        """Send the snapshot's messages again, dropping those past the queue's retention period (as SQS would)."""
+        sqs = self.client("sqs")
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MessageRetentionPeriod", "FifoQueue"])
+        retention_ms = int(attrs["Attributes"].get("MessageRetentionPeriod", "345600")) * 1000
+        fifo = attrs["Attributes"].get("FifoQueue") == "true"
+        now_ms = time.time() * 1000
+        sent = 0
+        for message in messages:
+            attributes = message["attributes"]
+            if now_ms - int(attributes.get("SentTimestamp", now_ms)) > retention_ms:
+                continue
+            kwargs: dict[str, Any] = {"QueueUrl": url, "MessageBody": message["body"]}
+            if message["messageAttributes"]:
+                kwargs["MessageAttributes"] = {
+                    k: {f: v for f, v in a.items() if f in ("DataType", "StringValue", "BinaryValue")}
+                    for k, a in message["messageAttributes"].items()}
+            if fifo:
+                kwargs["MessageGroupId"] = attributes.get("MessageGroupId", "default")
+                kwargs["MessageDeduplicationId"] = attributes.get("MessageDeduplicationId") or _safe(
+                    message["body"] + str(sent))
+            sqs.send_message(**kwargs)
+            sent += 1
+        return sent
 
     def _scan(self, table: str) -> Iterator[dict[str, Any]]:
         ddb = self.client("dynamodb")

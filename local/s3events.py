@@ -1,12 +1,17 @@
 """The S3 events engine: `aws:s3/bucketNotification:BucketNotification` in the graph -> asynchronous invocations.
 
-moto's server cannot call our workers, so the engine watches each notified bucket (a ListObjectsV2 every
-~200 ms; a new key or a new ETag is a `ObjectCreated:*` event, a key gone is `ObjectRemoved:Delete`), keeps the
-notification's `events`, `filterPrefix` and `filterSuffix`, and delivers the record AWS would send (URL-encoded
-key, bucket name and ARN, size, eTag, sequencer) as an asynchronous invocation: on error it retries
-`maximumRetryAttempts` times (2 unless an `aws:lambda/functionEventInvokeConfig` says otherwise), then sends
-Lambda's invocation record to the on-failure destination (an SQS queue from the graph). AWS waits about one and
-two minutes between retries; the twin waits `retry_delays` (1 s and 2 s by default) so tests stay fast.
+moto's server cannot call our workers, but it does send S3 event notifications to its own SQS queues on every
+PutObject, PostObject, CopyObject, CompleteMultipartUpload and DeleteObject (moto/s3/notifications.py). So the
+engine gives each notified bucket a notification configuration pointing at one internal queue
+(`localtwin-s3-events`, every `ObjectCreated:*` and `ObjectRemoved:*` event, no filter) and long-polls it: one
+message per write, so re-uploading identical bytes fires again and two writes in quick succession are two events,
+as in S3. The engine keeps the graph notification's `events`, `filterPrefix` and `filterSuffix`, and delivers the
+record AWS would send (URL-encoded key, bucket name and ARN, size, eTag, sequencer) as an asynchronous invocation:
+on error it retries `maximumRetryAttempts` times (2 unless an `aws:lambda/functionEventInvokeConfig` says
+otherwise), then sends Lambda's invocation record to the on-failure destination (an SQS queue from the graph). AWS
+waits about one and two minutes between retries; the twin waits `retry_delays` (1 s and 2 s by default) so tests
+stay fast. Objects restored from a snapshot are written before the notification is configured: they were
+notified in an earlier run.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 TYPES = (NOTIFICATION, INVOKE_CONFIG)
 DEFAULT_RETRIES = 2
 DEFAULT_MAX_EVENT_AGE = 21600
+EVENT_QUEUE = "localtwin-s3-events"
+# What moto is asked to send; each graph notification's own `events` and filters are applied by `Target.matches`.
+WATCHED = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,7 @@ class S3EventsEngine(Engine):
     provides = S3EventsFacts
     reads = (AwsFacts, LambdaFacts)
 
-    def __init__(self, sink: LogSink, *, poll_interval: float = 0.2,
+    def __init__(self, sink: LogSink, *, poll_interval: float = 1.0,
                  retry_delays: Sequence[float] = (1.0, 2.0)) -> None:
         self.sink = sink
         self.lambdas: Functions | None = None
@@ -119,7 +127,7 @@ class S3EventsEngine(Engine):
         self.region = "eu-west-1"
         self.targets: list[Target] = []
         self.configs: dict[str, AsyncConfig] = {}   # function ARN -> async config
-        self._seen: dict[str, dict[str, str]] = {}  # bucket -> key -> etag
+        self._queue_url: str | None = None
         self._sequence = int(time.time() * 1000) << 16
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,9 +165,7 @@ class S3EventsEngine(Engine):
                 max_event_age=DEFAULT_MAX_EVENT_AGE if age is None else int(age), on_failure=destination)
         if not self.targets:
             return S3EventsFacts()
-        for bucket in {t.bucket for t in self.targets}:
-            # What is already there (restored from a snapshot) was notified in an earlier run.
-            self._seen[bucket] = dict(self._list(bucket))
+        self._queue_url = self._subscribe(sorted({t.bucket for t in self.targets}))
         self._thread = threading.Thread(target=self._run, name="s3-events", daemon=True)
         self._thread.start()
         return S3EventsFacts(targets=len(self.targets))
@@ -184,31 +190,55 @@ class S3EventsEngine(Engine):
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     # --- detection ---------------------------------------------------------------------------------------------
-    def _list(self, bucket: str) -> list[tuple[str, str]]:
-        out = []
-        for page in self._moto().client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket):
-            out += [(o["Key"], f"{o['ETag']}|{o['Size']}") for o in page.get("Contents", [])]
-        return out
+    def _subscribe(self, buckets: list[str]) -> str:
+        """The internal queue, and every notified bucket told to send its object events there."""
+        sqs, s3 = self._moto().client("sqs"), self._moto().client("s3")
+        url: str = sqs.create_queue(QueueName=EVENT_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        for bucket in buckets:
+            s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration={
+                "QueueConfigurations": [{"Id": "localtwin", "QueueArn": arn, "Events": list(WATCHED)}]})
+        self._drain(url)  # the s3:TestEvent S3 (and moto) sends when a configuration is set
+        return url
+
+    def _drain(self, url: str) -> None:
+        sqs = self._moto().client("sqs")
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                if "Records" in json.loads(message["Body"]):
+                    self._handle(message["Body"])
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
 
     def _run(self) -> None:
-        while not self._stop.wait(self.poll_interval):
+        while not self._stop.is_set():
             try:
                 self.poll_once()
             except Exception as exc:
                 if not self._stop.is_set():
                     self.sink.write("s3-events", f"poll failed: {exc!r}")
+                    self._stop.wait(self.poll_interval)
 
     def poll_once(self) -> None:
-        for bucket, seen in self._seen.items():
-            now = dict(self._list(bucket))
-            for key, tag in now.items():
-                if seen.get(key) != tag:
-                    etag, size = tag.rsplit("|", 1)
-                    name = "ObjectCreated:CompleteMultipartUpload" if "-" in etag else "ObjectCreated:Put"
-                    self._emit(bucket, key, name, size=int(size), etag=etag)
-            for key in set(seen) - set(now):
-                self._emit(bucket, key, "ObjectRemoved:Delete", size=None, etag=None)
-            self._seen[bucket] = now
+        """One long poll of the internal queue (up to `poll_interval` s); each message is one S3 event."""
+        assert self._queue_url is not None
+        sqs = self._moto().client("sqs")
+        got = sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10,
+                                  WaitTimeSeconds=max(1, round(self.poll_interval)))
+        for message in got.get("Messages", []):
+            self._handle(message["Body"])
+            sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+    def _handle(self, body: str) -> None:
+        for record in json.loads(body).get("Records", []):   # an s3:TestEvent has no records
+            obj = record["s3"]["object"]
+            key = urllib.parse.unquote_plus(obj["key"])      # moto encodes `/` too; s3_record re-encodes as S3 does
+            created = record["eventName"].startswith("ObjectCreated:")
+            if record["eventName"] == "ObjectCreated:Put" and "-" in str(obj.get("eTag")):
+                # moto's CompleteMultipartUpload stores the object with put_object, which notifies a Put, then
+                # notifies CompleteMultipartUpload; S3 sends only the latter (a PutObject's ETag never has a `-`).
+                continue
+            self._emit(record["s3"]["bucket"]["name"], key, record["eventName"],
+                       size=obj.get("size") if created else None, etag=obj.get("eTag") if created else None)
 
     def _emit(self, bucket: str, key: str, event_name: str, *, size: int | None, etag: str | None) -> None:
         for target in self.targets:

@@ -13,6 +13,9 @@ fails or passes (EXIF orientation, CMYK with an ICC profile). Targets from issue
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime as dt
+import io
 import json
 import os
 import shutil
@@ -253,7 +256,10 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     parser.add_argument("--no-quality", action="store_true", help="skip PSNR/SSIM and the correctness checks")
+    parser.add_argument("--record", type=Path, metavar="DIR",
+                        help="also write the report to DIR/<UTC time>.txt (the README quotes one)")
     args = parser.parse_args()
+    started = dt.datetime.now(dt.UTC)
 
     node = ensure_sharp()
     with tempfile.TemporaryDirectory(prefix="bench-images-") as tmp:
@@ -285,7 +291,17 @@ def main() -> int:
             )
         }
 
-    failures = report(inputs, timings, cpu, scores, rss, checks)
+    text = io.StringIO()
+    with contextlib.redirect_stdout(text):
+        print(f"run.py --rounds {args.rounds} --per-round {args.per_round}{' --no-quality' if args.no_quality else ''}"
+              f", started {started:%Y-%m-%d %H:%M} UTC, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        failures = report(inputs, timings, cpu, scores, rss, checks)
+    sys.stdout.write(text.getvalue())
+    if args.record is not None:
+        args.record.mkdir(parents=True, exist_ok=True)
+        path = args.record / f"{started:%Y%m%dT%H%M%SZ}.txt"
+        path.write_text(text.getvalue())
+        print(f"recorded in {path}")
     return 1 if failures and args.check else 0
 
 

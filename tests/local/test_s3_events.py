@@ -91,3 +91,72 @@ def test_failing_event_is_retried_twice_then_sent_to_the_failure_queue(s3_twin: 
     assert record["requestPayload"]["Records"][0]["s3"]["object"]["key"] == "incoming/poison.txt"
     attempts = s3.list_objects_v2(Bucket=bucket, Prefix="attempts/incoming/poison.txt/").get("KeyCount")
     assert attempts == 3
+
+
+def _attempts(s3: Any, bucket: str, key: str) -> int:
+    return int(s3.list_objects_v2(Bucket=bucket, Prefix=f"attempts/{key}/").get("KeyCount", 0))
+
+
+def _wait_for_attempts(s3: Any, bucket: str, key: str, wanted: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while _attempts(s3, bucket, key) < wanted and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.5)  # an extra, wrong delivery would land within the retry delays
+    return _attempts(s3, bucket, key)
+
+
+def test_reuploading_identical_bytes_fires_a_second_event(s3_twin: RunningTwin) -> None:
+    s3, _, outputs = _clients(s3_twin)
+    bucket = outputs["bucketName"]
+    key = "incoming/same-bytes.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"identical")
+    first = json.loads(_wait_for_object(s3, bucket, f"seen/{key}.json"))
+    again = s3.put_object(Bucket=bucket, Key=key, Body=b"identical")
+    assert again["ETag"].strip('"') == first["s3"]["object"]["eTag"], "the two uploads are not byte-identical"
+    deadline = time.monotonic() + 20
+    second = first
+    while second["s3"]["object"]["sequencer"] == first["s3"]["object"]["sequencer"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+        second = json.loads(s3.get_object(Bucket=bucket, Key=f"seen/{key}.json")["Body"].read())
+    assert second["s3"]["object"]["sequencer"] > first["s3"]["object"]["sequencer"], "no second event"
+    assert second["eventName"] == "ObjectCreated:Put"
+
+
+def test_two_writes_in_quick_succession_are_two_events(s3_twin: RunningTwin) -> None:
+    s3, _, outputs = _clients(s3_twin)
+    bucket = outputs["bucketName"]
+    key = "incoming/poison-twice.txt"
+    s3.put_object(Bucket=bucket, Key=key, Body=b"one")
+    s3.put_object(Bucket=bucket, Key=key, Body=b"two")  # same key, well inside any poll interval
+    assert _wait_for_attempts(s3, bucket, key, 6) == 6, "two events, each tried 3 times"
+
+
+def test_copy_into_the_prefix_is_an_object_created_copy_event(s3_twin: RunningTwin) -> None:
+    s3, _, outputs = _clients(s3_twin)
+    bucket = outputs["bucketName"]
+    s3.put_object(Bucket=bucket, Key="elsewhere/source.txt", Body=b"copied")
+    s3.copy_object(Bucket=bucket, Key="incoming/copied.txt",
+                   CopySource={"Bucket": bucket, "Key": "elsewhere/source.txt"})
+    record = json.loads(_wait_for_object(s3, bucket, "seen/incoming/copied.txt.json"))
+    assert record["eventName"] == "ObjectCreated:Copy"
+    assert record["s3"]["object"]["size"] == 6
+
+
+
+def _multipart(s3: Any, bucket: str, key: str, body: bytes) -> str:
+    upload = s3.create_multipart_upload(Bucket=bucket, Key=key)
+    part = s3.upload_part(Bucket=bucket, Key=key, UploadId=upload["UploadId"], PartNumber=1, Body=body)
+    done = s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload["UploadId"],
+                                        MultipartUpload={"Parts": [{"ETag": part["ETag"], "PartNumber": 1}]})
+    return str(done["ETag"]).strip('"')
+
+
+def test_multipart_upload_is_one_complete_multipart_upload_event(s3_twin: RunningTwin) -> None:
+    s3, _, outputs = _clients(s3_twin)
+    bucket = outputs["bucketName"]
+    etag = _multipart(s3, bucket, "incoming/multipart.txt", b"in one part")
+    record = json.loads(_wait_for_object(s3, bucket, "seen/incoming/multipart.txt.json"))
+    assert record["eventName"] == "ObjectCreated:CompleteMultipartUpload"
+    assert record["s3"]["object"]["eTag"] == etag
+    _multipart(s3, bucket, "incoming/poison-multipart.txt", b"bad")
+    assert _wait_for_attempts(s3, bucket, "incoming/poison-multipart.txt", 3) == 3, "one event, tried 3 times"
