@@ -26,8 +26,7 @@ from infra.config import PROJECT_DIR, stack_config_values
 from sim.capture import Graph
 from tests.infra.conftest import TEST_SECRETS
 
-# One worker runs the module, so the program runs once in the venv (make unit: --dist loadgroup).
-pytestmark = pytest.mark.xdist_group("program-venv")
+# `--dist loadfile` (pyproject addopts) keeps the module on one worker, so the program runs once in the venv.
 
 REQUIREMENTS = PROJECT_DIR / "requirements.txt"
 HOST = Path(__file__).with_name("program_host.py")

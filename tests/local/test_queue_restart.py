@@ -11,7 +11,7 @@ import pytest
 
 from tests.local.conftest import PROGRAMS, start_twin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-queue-restart")]
+pytestmark = pytest.mark.slow
 
 PROGRAM = PROGRAMS / "s3_pipeline.py"
 EXTRA = ("--retry-delays", "0.2,0.4")

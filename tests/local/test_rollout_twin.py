@@ -15,7 +15,7 @@ import pytest
 
 from bench.rollout_stream import V1, V2, run_rollout
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-rollout-twin")]
+pytestmark = pytest.mark.slow
 
 
 def test_rollout_to_100_retire_and_rollback_lose_no_request_and_move_the_v1_processes(tmp_path: Path) -> None:
