@@ -110,12 +110,13 @@ class FakeTwin:
         self.project, self.state_dir = project, state_dir
         self.stop = threading.Event()
         self.seen: list[int] = []
-        write_mesh_state(state_dir, stack_weight(project / "Pulumi.dev.yaml", project))
+        self.initial = stack_weight(project / "Pulumi.dev.yaml", project)
+        write_mesh_state(state_dir, self.initial)
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
 
     def run(self) -> None:
-        applied = None
+        applied = self.initial
         while not self.stop.wait(0.02):
             weight = stack_weight(self.project / "Pulumi.dev.yaml", self.project)
             if weight != applied:
