@@ -5,20 +5,25 @@ first step and rolled back."""
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import json
+import shutil
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from infra.config import PROJECT_DIR
 from local.envoy import EnvoyProcess
 from local.envoy_metrics import EnvoySource
+from local.rollout import add_arguments, cmd_rollout, set_stack_config, stack_weight
 from mesh import canary
 from mesh.analysis import AnalysisSettings, Health, verdict
 from mesh.canary import CanarySettings
@@ -178,3 +183,50 @@ def test_walk_on_real_envoy_stops_a_v2_failing_30_percent_at_the_first_step(live
     assert set(counts) <= {"1.0.0", "2.0.0-bad", "500"}, counts
     assert failed / counts.total() < 0.05
     assert counts["500"] == after_rollback["500"]  # nothing reached v2 once weight 0 was applied
+
+
+def test_local_rollout_command_rolls_back_through_the_stack_file_on_real_envoy(
+        live_canary: Canary, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m local rollout`'s body with a stand-in for the twin's config watcher: it re-routes real Envoy
+    from the stack file and writes the mesh state the readiness probe and the Envoy source read."""
+    shutil.copy(PROJECT_DIR / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
+    shutil.copy(PROJECT_DIR / "Pulumi.dev.yaml", tmp_path / "Pulumi.dev.yaml")
+    stack_file, state_dir = tmp_path / "Pulumi.dev.yaml", tmp_path / "state"
+    state_dir.mkdir()
+    set_stack_config(stack_file, "canaryWeight", "0")
+    stop, applied = threading.Event(), []
+
+    def watcher() -> None:
+        current = None
+        while not stop.wait(0.05):
+            weight = stack_weight(stack_file, tmp_path)
+            if weight == current:
+                continue
+            live_canary.route(weight, "2.0.0-bad")
+            (state_dir / "mesh.json").write_text(json.dumps({"adminUrl": live_canary.envoy.admin_url, "canary": {
+                "canarySubset": "v2", "subsets": [
+                    {"subset": "v1", "weight": 100 - weight, "cluster": cluster_name(SETTINGS.host, "v1", 80)},
+                    {"subset": "v2", "weight": weight, "cluster": V2_CLUSTER}]}}))
+            applied.append(weight)
+            current = weight
+
+    thread = threading.Thread(target=watcher, daemon=True)
+    thread.start()
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--stack", "dev", "--state-dir", str(state_dir), "--config-dir", str(tmp_path)])
+    try:
+        with steady_stream(live_canary.url) as counts:
+            code = cmd_rollout(args, WALK)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+    out, err = capsys.readouterr()
+    decisions = [json.loads(line) for line in out.splitlines()]
+    assert code == EXIT_ROLLED_BACK
+    assert applied == [0, 10, 0]
+    assert 'serverless-mesh:canaryWeight: "0"' in stack_file.read_text()
+    assert [(d["step"], d["action"]) for d in decisions] == [(10, "rollback")]
+    assert "rolled back to 0: v2 error rate " in err
+    failed = counts.total() - counts["1.0.0"] - counts["2.0.0-bad"]
+    assert failed / counts.total() < 0.05, counts
