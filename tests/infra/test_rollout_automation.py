@@ -66,7 +66,7 @@ class FakeStack:
 
 
 def test_apply_sets_the_weight_as_plain_text_then_runs_up_streaming_its_output() -> None:
-    stack, lines = FakeStack(), []
+    stack, lines = FakeStack(), list[str]()
     AutomationApplier(stack, on_output=lines.append).apply(50)
     assert stack.calls == [("set_config", "canaryWeight", "50", False, False), ("up", 50, True)]
     assert lines == ["Updating (dev): canaryWeight 50"]

@@ -121,7 +121,7 @@ def steady_stream(url: str, threads: int = 3) -> Iterator[Counter[str]]:
     counts: Counter[str] = Counter()
 
     def stream() -> None:
-        conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=10)
         while not stop.is_set():
             try:
                 conn.request("GET", "/version")
@@ -131,7 +131,7 @@ def steady_stream(url: str, threads: int = 3) -> Iterator[Counter[str]]:
             except (OSError, http.client.HTTPException) as exc:
                 answer = type(exc).__name__
                 conn.close()
-                conn = http.client.HTTPConnection(target.hostname, target.port, timeout=10)
+                conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=10)
             with lock:
                 counts[answer] += 1
         conn.close()
