@@ -147,7 +147,9 @@ def steady_stream(url: str, threads: int = 3) -> Iterator[Counter[str]]:
             worker.join(timeout=30)
 
 
-WALK = AnalysisSettings(max_error_percent=1, max_p99_ms=500, min_requests=20, window_seconds=2)
+# Few requests suffice for a v2 failing 30% (or none); the suite shares two cores, so a 2 s window at 10% may
+# see only a few dozen v2 requests.
+WALK = AnalysisSettings(max_error_percent=1, max_p99_ms=500, min_requests=10, window_seconds=2)
 
 
 def test_walk_on_real_envoy_takes_a_healthy_v2_to_100_without_a_failed_request(live_canary: Canary) -> None:
@@ -176,7 +178,7 @@ def test_walk_on_real_envoy_stops_a_v2_failing_30_percent_at_the_first_step(live
     failed = counts.total() - counts["1.0.0"] - counts["2.0.0-bad"]
     print(f"failing walk: {counts.total()} requests, {failed} failed ({100 * failed / counts.total():.2f}%), "
           f"rollback apply {decisions[-1]['applySeconds']} s")
-    assert result.exit_code == EXIT_ROLLED_BACK
+    assert result.exit_code == EXIT_ROLLED_BACK, decisions
     assert result.final_weight == 0
     assert [(d["step"], d["action"], d["metric"]) for d in decisions] == [(10, "rollback", "error_rate")]
     assert 25 <= decisions[0]["value"] <= 35
@@ -223,7 +225,7 @@ def test_local_rollout_command_rolls_back_through_the_stack_file_on_real_envoy(
         thread.join(timeout=10)
     out, err = capsys.readouterr()
     decisions = [json.loads(line) for line in out.splitlines()]
-    assert code == EXIT_ROLLED_BACK
+    assert code == EXIT_ROLLED_BACK, (out, err)
     assert applied == [0, 10, 0]
     assert 'serverless-mesh:canaryWeight: "0"' in stack_file.read_text()
     assert [(d["step"], d["action"]) for d in decisions] == [(10, "rollback")]
