@@ -198,20 +198,22 @@ def test_local_rollout_command_rolls_back_through_the_stack_file_on_real_envoy(
     set_stack_config(stack_file, "canaryWeight", "0")
     stop, applied = threading.Event(), []
 
-    def watcher() -> None:
-        current = None
-        while not stop.wait(0.05):
-            weight = stack_weight(stack_file, tmp_path)
-            if weight == current:
-                continue
-            live_canary.route(weight, "2.0.0-bad")
-            (state_dir / "mesh.json").write_text(json.dumps({"adminUrl": live_canary.envoy.admin_url, "canary": {
-                "canarySubset": "v2", "subsets": [
-                    {"subset": "v1", "weight": 100 - weight, "cluster": cluster_name(SETTINGS.host, "v1", 80)},
-                    {"subset": "v2", "weight": weight, "cluster": V2_CLUSTER}]}}))
-            applied.append(weight)
-            current = weight
+    def sync() -> None:
+        weight = stack_weight(stack_file, tmp_path)
+        if applied and applied[-1] == weight:
+            return
+        live_canary.route(weight, "2.0.0-bad")
+        (state_dir / "mesh.json").write_text(json.dumps({"adminUrl": live_canary.envoy.admin_url, "canary": {
+            "canarySubset": "v2", "subsets": [
+                {"subset": "v1", "weight": 100 - weight, "cluster": cluster_name(SETTINGS.host, "v1", 80)},
+                {"subset": "v2", "weight": weight, "cluster": V2_CLUSTER}]}}))
+        applied.append(weight)
 
+    def watcher() -> None:
+        while not stop.wait(0.05):
+            sync()
+
+    sync()  # the twin is up at 0 before the rollout starts
     thread = threading.Thread(target=watcher, daemon=True)
     thread.start()
     parser = argparse.ArgumentParser()
