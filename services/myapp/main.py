@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-import random
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from services.myapp.fault import FaultSchedule
 from services.myapp.settings import Settings, get_settings
 
 logger = logging.getLogger("myapp")
@@ -18,19 +18,19 @@ PROBE_PATHS = frozenset({"/health", "/ready"})
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(title="myapp", version=settings.VERSION)
-    chooser = random.Random()
 
-    if settings.FAIL_RATE > 0:  # installed only when asked for: the default hot path has no middleware
+    if settings.FAULT_PERCENT > 0:  # installed only when asked for: the default hot path has no middleware
+        schedule = FaultSchedule(settings.FAULT_PERCENT)
 
         @app.middleware("http")
         async def inject_failures(request: Request, call_next):  # type: ignore[no-untyped-def]
-            # FAIL_RATE exists so outlier detection can be exercised; probes never fail, like a pod
-            # whose process is alive but whose requests error.
-            if request.url.path not in PROBE_PATHS and chooser.random() < settings.FAIL_RATE:
+            # Probes never fail and are not counted: a bad release's pod is alive and ready, only its requests
+            # error, which is what the canary analysis (not the kubelet) has to catch.
+            if request.url.path not in PROBE_PATHS and schedule.next_fails():
                 logger.warning("injected failure", extra={"path": request.url.path, "version": settings.VERSION})
                 return JSONResponse(
                     status_code=500,
-                    content={"error": {"code": "INJECTED_FAILURE", "message": "failure injected by FAIL_RATE"}},
+                    content={"error": {"code": "INJECTED_FAILURE", "message": "failure injected by FAULT_PERCENT"}},
                 )
             return await call_next(request)
 

@@ -16,8 +16,9 @@ class Settings(BaseSettings):
     PORT: int = Field(default=8080, ge=1, le=65535)
     VERSION: str = "dev"
     """What ``GET /version`` reports (the image tag's version, e.g. 1.0.0 for v1)."""
-    FAIL_RATE: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Fault injection for resilience tests: this share of non-probe requests answers 500. Off (0) by default."""
+    FAULT_PERCENT: int = Field(default=0, ge=0, le=100)
+    """Fault injection: this percent of non-probe requests answers 500 (``appV2FaultPercent`` sets it on v2 only,
+    to rehearse a bad release; outlier-detection tests use 100). Off (0) by default."""
     LOG_LEVEL: str = "INFO"
 
 

@@ -86,7 +86,7 @@ def live_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     ]
     with ExitStack() as stack:
         apps = stack.enter_context(
-            myapps(root, {"1.0.0": {}, "2.0.0": {}, "healthy": {}, "failing": {"FAIL_RATE": "1.0"}})
+            myapps(root, {"1.0.0": {}, "2.0.0": {}, "healthy": {}, "failing": {"FAULT_PERCENT": "100"}})
         )
         envoy = stack.enter_context(EnvoyProcess(root / "envoy", listeners))
         yield Mesh(envoy=envoy, v1=apps["1.0.0"], v2=apps["2.0.0"], healthy=apps["healthy"], failing=apps["failing"])
