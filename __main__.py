@@ -81,6 +81,7 @@ canary = CanaryApp("canary", CanaryAppArgs(
     canary_tag=cfg.app_v2_tag,
     stable_replicas=cfg.v1_replicas,
     canary_replicas=cfg.v2_replicas,
+    canary_fault_percent=cfg.app_v2_fault_percent,
     mesh_ready=tuple(platform.mesh_ready),
 ))
 

@@ -35,6 +35,13 @@ def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySetting
     )
 
 
+def canary_fault_env(settings: CanarySettings, version: str, fault_percent: int) -> dict[str, str]:
+    """myapp's `FAULT_PERCENT`, set on the canary's Deployment only (and only when on), so v1 never fails."""
+    if version != settings.canary_version or not fault_percent:
+        return {}
+    return {"FAULT_PERCENT": str(fault_percent)}
+
+
 @dataclass(frozen=True, kw_only=True)
 class CanaryAppArgs:
     settings: CanarySettings
@@ -50,6 +57,8 @@ class CanaryAppArgs:
     mesh_ready: tuple[pulumi.Resource, ...] = ()
     """Istio's releases: custom resources need their CRDs, meshed pods the sidecar injector."""
     log_level: str = "INFO"
+    canary_fault_percent: int = 0
+    """Percent of the canary's requests that answer 500 (`appV2FaultPercent`): a bad release, rehearsed."""
 
 
 class CanaryApp(pulumi.ComponentResource):
@@ -100,7 +109,7 @@ class CanaryApp(pulumi.ComponentResource):
                 name=settings.app,
                 image=image.ref,
                 env={"VERSION": tag, "HOST": "0.0.0.0", "PORT": str(settings.target_port),
-                     "LOG_LEVEL": args.log_level},
+                     "LOG_LEVEL": args.log_level, **canary_fault_env(settings, version, args.canary_fault_percent)},
                 port=settings.target_port,
             )
             deployments[version] = k8s.apps.v1.Deployment(

@@ -127,6 +127,12 @@ class StackConfig(BaseModel):
 
     # Foundation and the TODO API
     canary_weight: int = Field(alias="canaryWeight", ge=0, le=100)
+    # The rollout's analysis (mesh.analysis): what v2 must stay under before the weight may rise.
+    canary_max_error_percent: float = Field(alias="canaryMaxErrorPercent", ge=0, le=100)
+    canary_max_p99_ms: int = Field(alias="canaryMaxP99Ms", ge=1, le=3_600_000)
+    canary_min_requests: int = Field(alias="canaryMinRequests", ge=1, le=1_000_000)
+    canary_analysis_seconds: int = Field(alias="canaryAnalysisSeconds", ge=1, le=3600)
+    app_v2_fault_percent: int = Field(alias="appV2FaultPercent", ge=0, le=100)
     log_retention_days: int = Field(alias="logRetentionDays")
     api_throttle_rate_limit: int = Field(alias="apiThrottleRateLimit", ge=1, le=10000)
     api_throttle_burst_limit: int = Field(alias="apiThrottleBurstLimit", ge=1, le=5000)
@@ -213,6 +219,8 @@ def _describe(key: str, err: dict[str, Any]) -> str:
     annotation = info.annotation if info else None
     if annotation is int and lo is not None and hi is not None:
         return f"an integer from {lo} to {hi}"
+    if annotation is float and lo is not None and hi is not None:
+        return f"a number from {lo:g} to {hi:g}"
     if err["type"] == "literal_error":
         return "one of " + ", ".join(str(a) for a in getattr(annotation, "__args__", ()))
     if err["type"] == "string_pattern_mismatch" and pattern:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from pulumi import automation as auto
 
-from infra.config import PROJECT, PROJECT_DIR, ConfigError, project_schema, stack_config_values
+from infra.config import PROJECT_DIR, ConfigError, parse_stack_config, project_schema, stack_config_values
 from infra.prometheus import PrometheusService, PrometheusSource, kube_access
 from mesh.analysis import AnalysisSettings, CanaryTarget, canary_target
 from mesh.canary import CanarySettings
@@ -100,28 +100,12 @@ def _stderr_of(exc: auto.CommandError) -> str:
     return (text[text.rfind(marker) + len(marker):] if marker in text else text).strip()
 
 
-ANALYSIS_KEYS = {"canaryMaxErrorPercent": ("max_error_percent", float), "canaryMaxP99Ms": ("max_p99_ms", float),
-                 "canaryMinRequests": ("min_requests", int), "canaryAnalysisSeconds": ("window_seconds", int)}
-
-
 def analysis_settings(stack: str, project_dir: Path = PROJECT_DIR) -> AnalysisSettings:
-    """The stack's analysis settings as the CLI resolves them (Pulumi.yaml defaults, then the stack file).
-
-    Keys not yet declared in Pulumi.yaml keep :class:`AnalysisSettings`' own defaults.
-    """
-    values = stack_config_values(stack, project_dir=project_dir).values
-    kwargs: dict[str, Any] = {}
-    for key, (field, kind) in ANALYSIS_KEYS.items():
-        raw = values.get(f"{PROJECT}:{key}")
-        if raw is not None:
-            try:
-                kwargs[field] = kind(raw)
-            except ValueError:
-                raise ConfigError(f"{PROJECT}:{key}: expected a number, got {raw!r}") from None
-    try:
-        return AnalysisSettings(**kwargs)
-    except ValueError as exc:
-        raise ConfigError(f"{PROJECT}:{exc}") from None
+    """The stack's analysis settings as the CLI resolves them (Pulumi.yaml defaults, then the stack file), read
+    and validated by the program's own config loader, so a bad value fails naming its key as at preview."""
+    cfg = parse_stack_config(stack_config_values(stack, project_dir=project_dir).project_raw(), stack=stack)
+    return AnalysisSettings(max_error_percent=cfg.canary_max_error_percent, max_p99_ms=cfg.canary_max_p99_ms,
+                            min_requests=cfg.canary_min_requests, window_seconds=cfg.canary_analysis_seconds)
 
 
 def build_parser() -> argparse.ArgumentParser:

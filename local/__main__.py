@@ -22,6 +22,8 @@ from typing import Any
 
 from infra.config import PROJECT_DIR, ConfigError
 from local.errors import DeployError
+from local.rollout import add_arguments as add_rollout_arguments
+from local.rollout import cmd_rollout
 from local.state import OUTPUTS_FILE, pid_alive, running_twin, write_json
 
 # Each command imports the engines it needs inside it: `status` and `canary` answer without loading Pulumi,
@@ -67,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     canary.add_argument("--verify", type=int, metavar="N", default=None,
                         help="send N requests to meshUrl/version, print the split and check it against the weight")
     canary.add_argument("--json", action="store_true")
+    rollout = sub.add_parser("rollout", help="walk canaryWeight through --steps on the running twin, each step "
+                                             "judged from Envoy's stats; rolls back to 0 when v2 is unhealthy")
+    add_rollout_arguments(rollout)
     return parser
 
 
@@ -252,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"up": cmd_up, "plan": cmd_plan, "outputs": cmd_outputs, "status": cmd_status,
-                "canary": cmd_canary}[args.command](args)
+                "canary": cmd_canary, "rollout": cmd_rollout}[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

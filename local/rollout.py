@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from infra.config import PROJECT, PROJECT_DIR, ConfigError, project_schema
-from local.mesh import MESH_FILE
+from local.state import MESH_FILE
 from mesh.analysis import AnalysisSettings
 from mesh.rollout import DEFAULT_STEPS, ApplyError, Clock, MetricSource, SystemClock, parse_steps, rollout
 

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.servers import moto_server, reset_moto
+
+# schemathesis' pytest plugin imports its report writers only at session end, and pytest rewrites a plugin's modules
+# as they are imported. On CPython 3.11.7 that late `ast.parse` can die with "AST constructor recursion depth
+# mismatch" once some test has hit a RecursionError, failing the session after every test passed. Importing the
+# writers here, before any test runs, keeps that parse out of the session's end.
+with contextlib.suppress(ImportError):
+    import schemathesis.reporting.allure
+import schemathesis.reporting.html.writer
+import schemathesis.reporting.junitxml  # noqa: F401
 
 # No test may ever reach a real AWS account: credentials are dummies and every client is pointed
 # at a loopback endpoint by the fixtures below.

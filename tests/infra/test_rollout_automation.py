@@ -170,7 +170,7 @@ def test_analysis_settings_come_from_the_stack_file_over_the_declared_defaults(t
     settings = analysis_settings("dev", tmp_path)
     assert (settings.max_error_percent, settings.window_seconds) == (2.5, 30)
     (tmp_path / "Pulumi.dev.yaml").write_text('config:\n  serverless-mesh:canaryMinRequests: "0"\n')
-    with pytest.raises(ValueError, match="serverless-mesh:canaryMinRequests: must be an integer between 1"):
+    with pytest.raises(ValueError, match="serverless-mesh:canaryMinRequests must be an integer from 1 to 1000000"):
         analysis_settings("dev", tmp_path)
 
 

@@ -33,7 +33,7 @@ from tests.mesh.conftest import myapps
 from tests.mesh.test_envoy_live import fetch_versions
 from tests.support.servers import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("envoy-live")]
+pytestmark = pytest.mark.slow
 
 SETTINGS = CanarySettings()
 V2_CLUSTER = cluster_name(SETTINGS.host, "v2", SETTINGS.service_port)
