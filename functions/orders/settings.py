@@ -16,7 +16,8 @@ from functions.common.settings import load_env
 class ReadEnv(BaseModel):
     """What `functions.orders.handlers.get_order` and `functions.orders.handlers.list_orders` read."""
 
-    # Built on first load, not at import: each entry point validates only the one model it reads.
+    # Built on first load, not at import: each entry point validates only the one model it reads, and the Pulumi
+    # program, which imports this module only for the field names, never builds either.
     model_config = ConfigDict(defer_build=True)
 
     POWERTOOLS_SERVICE_NAME: str = "orders"
