@@ -346,8 +346,8 @@ def measure(trees: list[Path], handlers: list[str], runs: int) -> dict[tuple[str
 
 def table(results: dict[tuple[str, Path], list[Sample]], trees: list[Path], handlers: list[str]) -> str:
     labels = {tree: ("this tree" if tree == ROOT else str(tree)) for tree in trees}
-    lines = ["| handler | tree | import ms (median) | first invocation ms (median) | modules | "
-             "loaded after import | load avg |", "|---|---|---:|---:|---:|---|---:|"]
+    lines = ["| handler | tree | import ms (median) | first invocation ms (median) | cold total ms (median) | "
+             "modules | loaded after import | load avg |", "|---|---|---:|---:|---:|---:|---|---:|"]
     for handler in handlers:
         for tree in trees:
             got = results[(handler, tree)]
@@ -355,6 +355,7 @@ def table(results: dict[tuple[str, Path], list[Sample]], trees: list[Path], hand
                 f"| `{handler.removeprefix('functions.')}` | {labels[tree]} "
                 f"| {statistics.median(s.import_ms for s in got):.0f} "
                 f"| {statistics.median(s.invoke_ms for s in got):.0f} "
+                f"| {statistics.median(s.import_ms + s.invoke_ms for s in got):.0f} "
                 f"| {statistics.median(s.modules for s in got):.0f} "
                 f"| {', '.join(sorted(set().union(*(s.loaded for s in got)))) or '-'} "
                 f"| {statistics.mean(s.load for s in got):.2f} |"
