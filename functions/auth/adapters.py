@@ -1,15 +1,18 @@
 """The auth group's edges: the DynamoDB users table (hash key `username`, see `infra.tables.USERS`) and the JWT
-signing key in Secrets Manager (fetched once per container; Powertools caches it for `max_age`)."""
+signing key in Secrets Manager (fetched once per container; Powertools caches it for `max_age`).
+
+Nothing AWS is imported at module level: Powertools' `parameters` utility imports boto3 (~100 ms), and only the
+functions that read the secret need it, on their first call; botocore's `ClientError` is caught through
+`aws.client_error()`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities import parameters
-from botocore.exceptions import ClientError
-
 from functions.auth.errors import UsernameTaken
 from functions.auth.ports import UserRecord
+from functions.common import aws
 
 # Re-read the secret every few minutes so a rotated key reaches warm containers without a redeploy.
 CACHE_SECONDS = 300
@@ -34,7 +37,7 @@ class DynamoUserRepository:
                 },
                 ConditionExpression="attribute_not_exists(username)",
             )
-        except ClientError as exc:
+        except aws.client_error() as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 raise UsernameTaken(user.username) from None
             raise
@@ -55,6 +58,8 @@ class DynamoUserRepository:
 
 def get_signing_key(secret_arn: str) -> str:
     """The SecretString of `secret_arn` (the raw HS256 key)."""
+    from aws_lambda_powertools.utilities import parameters
+
     value = parameters.get_secret(secret_arn, max_age=CACHE_SECONDS)
     if not isinstance(value, str) or not value:
         raise RuntimeError("the JWT secret has no SecretString")

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from functools import cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.common.settings import load_env
 
 
 class AuthorizerEnv(BaseModel):
     """What `functions.auth.handlers.authorizer` reads."""
+
+    # Built on first load, not at import: each entry point validates only the one model it reads, and the Pulumi
+    # program, which imports this module only for the field names, never builds either.
+    model_config = ConfigDict(defer_build=True)
 
     POWERTOOLS_SERVICE_NAME: str = "auth"
     LOG_LEVEL: str = "INFO"

@@ -1,12 +1,14 @@
-"""JWT issue and verification (pure; the signing key is passed in)."""
+"""JWT issue and verification (pure; the signing key is passed in).
+
+PyJWT is imported on first use: it loads `cryptography` (~30 ms) for algorithms we never use, and `register`, which
+shares this group's module, never touches a token.
+"""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-import jwt
 
 from functions.auth import AUDIENCE, ISSUER
 from functions.auth.errors import InvalidToken, WeakSigningKey
@@ -35,6 +37,8 @@ def _check_key(key: str) -> bytes:
 
 def issue_token(identity: Identity, *, key: str, ttl_seconds: int, now: datetime | None = None) -> str:
     """A signed HS256 JWT for `identity` that expires `ttl_seconds` from `now`."""
+    import jwt
+
     issued = (now or datetime.now(UTC)).replace(microsecond=0)
     claims = {
         "iss": ISSUER,
@@ -51,6 +55,8 @@ def issue_token(identity: Identity, *, key: str, ttl_seconds: int, now: datetime
 
 def verify_token(token: str, *, key: str) -> Identity:
     """The identity in `token` if its signature, expiry, issuer and audience all check out."""
+    import jwt
+
     try:
         claims = jwt.decode(
             token,

@@ -1,14 +1,18 @@
 """Cached, lazily built boto3 clients and resources.
 
-Nothing is built at import: the first call builds the object, later calls reuse it (a Lambda container keeps
-it across invocations). botocore reads `AWS_ENDPOINT_URL` itself, so tests and the local twin point every client
-at moto through the environment alone. Building is locked because boto3 sessions are not thread-safe.
+Nothing is built, or even imported, at import: boto3 costs ~100-200 ms of cold start, so the first call imports
+and builds the object, later calls reuse it (a Lambda container keeps it across invocations). botocore reads
+`AWS_ENDPOINT_URL` itself, so tests and the local twin point every client at moto through the environment alone.
+Building is locked because boto3 sessions are not thread-safe.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
@@ -53,6 +57,17 @@ def resource(name: str) -> Any:
         if name not in _resources:
             _resources[name] = _get_session().resource(name, config=_config())
         return _resources[name]
+
+
+def client_error() -> type[ClientError]:
+    """botocore's `ClientError`, for `except aws.client_error() as exc:` without importing botocore at module level.
+
+    Python evaluates an `except` expression only when an exception is propagating, so botocore is imported only
+    then (and by that time a client has loaded it anyway).
+    """
+    from botocore.exceptions import ClientError
+
+    return ClientError
 
 
 def reset() -> None:

@@ -2,18 +2,20 @@
 
 Only errors that mean "the object is not the version the event announced" are translated (to `ObjectChanged`), and
 "a newer record exists" (to a False save). Every other error, throttling and 5xx included, propagates so that
-Lambda retries the invocation (the handler's work is idempotent).
+Lambda retries the invocation (the handler's work is idempotent). botocore's `ClientError` is caught through
+`client_error()`, so importing this module does not import botocore.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from functions.common.aws import client, resource
+from functions.common.aws import client, client_error, resource
 from functions.images.errors import ObjectChanged
 from functions.images.ports import ObjectInfo, StoredRecord
+
+if TYPE_CHECKING:
+    from botocore.exceptions import ClientError
 
 # GetObject/HeadObject answer these when the object was replaced (IfMatch failed) or deleted since the event.
 _GONE_OR_REPLACED = frozenset({"PreconditionFailed", "NoSuchKey", "404", "412"})
@@ -32,7 +34,7 @@ class S3ObjectStore:
     def head(self, key: str) -> ObjectInfo:
         try:
             response = client("s3").head_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
+        except client_error() as exc:
             if _code(exc) in _GONE_OR_REPLACED:
                 raise ObjectChanged(key) from exc
             raise
@@ -41,7 +43,7 @@ class S3ObjectStore:
     def get(self, key: str, *, etag: str) -> bytes:
         try:
             response = client("s3").get_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
-        except ClientError as exc:
+        except client_error() as exc:
             if _code(exc) in _GONE_OR_REPLACED:
                 raise ObjectChanged(key) from exc
             raise
@@ -87,7 +89,7 @@ class DynamoMetadataRepository:
                 ExpressionAttributeNames={"#s": "sequencer"},
                 ExpressionAttributeValues={":s": item["sequencer"]},
             )
-        except ClientError as exc:
+        except client_error() as exc:
             if _code(exc) == "ConditionalCheckFailedException":
                 return False
             raise

@@ -13,7 +13,9 @@ from functions.common.settings import load_env
 class Env(BaseModel):
     """What the `ImagePipeline` component (and the local twin) must set on the image function."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first load, not at import: the validator is cold-start work, and the Pulumi program, which imports this
+    # module only for the field names, never needs it.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     BUCKET_NAME: str = Field(min_length=3, description="Bucket holding original/ uploads and the derivatives.")
     TABLE_NAME: str = Field(min_length=1, description="DynamoDB table of image metadata (hash key `id`).")

@@ -8,18 +8,17 @@ idempotent by design (reserve per orderId, release per orderId, notification per
 within a small budget: only connect failures, a single read failure and 502/503/504 (the mesh's "no healthy
 upstream" / "circuit open"). Notifications get a shorter timeout and a single retry: they must never hold up an
 order.
+
+requests, urllib3 and botocore are imported inside the functions that use them, never at module level: only
+`create_order` talks HTTP (`get_order` and `list_orders` would pay ~50 ms of cold start for nothing), and
+botocore's `ClientError` is caught through `aws.client_error()`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
-from botocore.exceptions import ClientError
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import NewConnectionError
-from urllib3.util.retry import Retry
-
+from functions.common import aws
 from functions.orders.errors import (
     IdempotencyKeyReused,
     InsufficientStock,
@@ -30,6 +29,10 @@ from functions.orders.errors import (
 )
 from functions.orders.models import Order, Reservation
 from functions.orders.ports import PageKey
+
+if TYPE_CHECKING:
+    import requests
+    from urllib3.util.retry import Retry
 
 RESERVE_PATH = "/api/inventory/reserve"
 RELEASE_PATH = "/api/inventory/release"
@@ -46,6 +49,8 @@ MAX_RETRY_AFTER = 30
 
 
 def _retry(total: int, *, read: int) -> Retry:
+    from urllib3.util.retry import Retry
+
     return Retry(
         total=total,
         connect=total,
@@ -64,6 +69,9 @@ def _retry(total: int, *, read: int) -> Retry:
 
 def build_session(base_url: str) -> requests.Session:
     """The shared session: inventory calls retried twice, notifications once (longest mount prefix wins)."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
     session.mount(base_url + "/", HTTPAdapter(max_retries=_retry(2, read=1), pool_maxsize=10))
     session.mount(base_url + NOTIFICATIONS_PATH, HTTPAdapter(max_retries=_retry(1, read=0), pool_maxsize=10))
@@ -89,6 +97,9 @@ def _retry_after(response: requests.Response) -> int:
 
 def _never_sent(exc: requests.RequestException) -> bool:
     """True when the failure happened before a byte reached the server (nothing can have been reserved)."""
+    import requests
+    from urllib3.exceptions import NewConnectionError
+
     if isinstance(exc, requests.ConnectTimeout):
         return True
     reason: Any = exc.args[0] if exc.args else None
@@ -105,6 +116,8 @@ class HttpInventory:
         self._timeout = (connect_timeout, read_timeout)
 
     def reserve(self, *, order_id: str, product_id: str, quantity: int) -> Reservation:
+        import requests
+
         try:
             response = self._session.post(
                 self._base + RESERVE_PATH,
@@ -198,7 +211,7 @@ class DynamoOrderRepository:
             self._client.put_item(
                 TableName=self._table, Item=_item(order), ConditionExpression="attribute_not_exists(id)"
             )
-        except ClientError as exc:
+        except aws.client_error() as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
             # Same deterministic id: a previous attempt stored it before crashing. Keep the first write.

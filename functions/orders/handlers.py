@@ -3,24 +3,18 @@
 Thin: read the user from the authorizer's context (never from the body), parse, call `logic`, map the result.
 `create_order` runs the order flow under Powertools idempotency keyed on (user, `Idempotency-Key`), so a retried
 request replays the stored answer instead of ordering twice.
+
+Powertools' idempotency utility is imported only by the create flow, on its first call: its package imports the
+DynamoDB persistence layer and with it boto3 (~100 ms), which `get_order` and `list_orders` would otherwise pay at
+every cold start for a feature they never use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyPersistenceLayerError,
-    IdempotencyValidationError,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common import aws
@@ -32,6 +26,9 @@ from functions.orders.adapters import DynamoOrderRepository, HttpInventory, Http
 from functions.orders.errors import IdempotencyKeyReused, MissingIdempotencyKey, RequestInProgress
 from functions.orders.models import IDEMPOTENCY_KEY, CreateOrderRequest, PlaceOrder
 from functions.orders.settings import get_env, get_read_env
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 logger = get_logger("orders")
 create_app = make_resolver("orders", logger=logger)
@@ -85,26 +82,33 @@ def _run_place_order(*, command: dict[str, Any]) -> dict[str, Any]:
     return order.model_dump()
 
 
-_IDEMPOTENCY = IdempotencyConfig(
-    # The key is the user plus their Idempotency-Key: two users may pick the same key without colliding.
-    event_key_jmespath="[userId, idempotencyKey]",
-    # The same key with a different body is a client bug, not a retry: refuse it instead of replaying.
-    payload_validation_jmespath="[productId, quantity]",
-    raise_on_no_idempotency_key=True,
-    expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
-    hash_function="sha256",
-)
+@cache
+def idempotency_config() -> IdempotencyConfig:
+    """The one idempotency configuration of the container (it also holds the current Lambda context)."""
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
+    return IdempotencyConfig(
+        # The key is the user plus their Idempotency-Key: two users may pick the same key without colliding.
+        event_key_jmespath="[userId, idempotencyKey]",
+        # The same key with a different body is a client bug, not a retry: refuse it instead of replaying.
+        payload_validation_jmespath="[productId, quantity]",
+        raise_on_no_idempotency_key=True,
+        expires_after_seconds=IDEMPOTENCY_TTL_SECONDS,
+        hash_function="sha256",
+    )
 
 
 @cache
 def idempotent_place_order(table_name: str) -> Callable[..., dict[str, Any]]:
     """`_run_place_order` under Powertools idempotency on `table_name`, built once per container."""
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, idempotent_function
+
     store = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=aws.client("dynamodb"))
     wrapped = idempotent_function(
         _run_place_order,
         data_keyword_argument="command",
         persistence_store=store,
-        config=_IDEMPOTENCY,
+        config=idempotency_config(),
         key_prefix="orders.create_order",
     )
     return wrapped  # type: ignore[no-any-return]
@@ -138,6 +142,13 @@ def idempotency_key(app: APIGatewayRestResolver) -> str:
 
 @create_app.post("/orders")
 def _create_order() -> Any:
+    # Imported here, not at the top: this package loads boto3 (see the module docstring).
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyPersistenceLayerError,
+        IdempotencyValidationError,
+    )
+
     user_id = current_user(create_app)
     key = idempotency_key(create_app)
     request = parse_body(create_app, CreateOrderRequest)
@@ -187,7 +198,7 @@ def _list_orders() -> Any:
 def create_order(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`POST /orders` `{productId, quantity}` + `Idempotency-Key` -> 201 order with `Location`."""
     # Lets Powertools expire an in-progress record when this invocation times out, so a retry is not blocked.
-    _IDEMPOTENCY.register_lambda_context(context)
+    idempotency_config().register_lambda_context(context)
     return create_app.resolve(event, context)
 
 

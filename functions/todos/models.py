@@ -2,6 +2,9 @@
 
 Request models are strict (no coercion: `"true"` is not a boolean, `1` is not a title) and forbid unknown
 fields, so a typo like `{"titel": ...}` is a 400 naming the field instead of being silently dropped.
+
+Every model is `defer_build`: pydantic builds a model's validator on its first use instead of at import, so each
+function (one per route) pays at cold start only for the one or two models its route touches.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ Description = Annotated[str, Field(max_length=DESCRIPTION_MAX)]
 class Todo(BaseModel):
     """A stored todo, exactly as the API returns it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     title: str
@@ -42,7 +45,7 @@ class Todo(BaseModel):
 class TodoCreate(BaseModel):
     """Body of `POST /todos`."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     title: Title
     description: Description = ""
@@ -51,7 +54,7 @@ class TodoCreate(BaseModel):
 class TodoUpdate(BaseModel):
     """Body of `PUT /todos/{id}`: any non-empty subset of the editable fields (null is not a value)."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, defer_build=True)
 
     title: Title | None = None
     description: Description | None = None
@@ -72,7 +75,7 @@ class TodoUpdate(BaseModel):
 class ListQuery(BaseModel):
     """Query string of `GET /todos` (values arrive as strings; unknown parameters are ignored)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     limit: int = Field(default=LIMIT_DEFAULT, ge=1, le=LIMIT_MAX)
     nextToken: str | None = Field(default=None, max_length=2048)

@@ -13,7 +13,9 @@ from functions.common.settings import load_env
 class Env(BaseModel):
     """What the Pulumi component (and the local twin) must set on each TODO function."""
 
-    model_config = ConfigDict(frozen=True)
+    # Built on first load, not at import: the validator is cold-start work, and the Pulumi program, which imports this
+    # module only for the field names, never needs it.
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     TABLE_NAME: str = Field(min_length=1, description="Name of the DynamoDB table holding the todos.")
     POWERTOOLS_SERVICE_NAME: str = Field(default="todos", min_length=1, description="`service` in every log line.")
