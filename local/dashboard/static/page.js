@@ -21,6 +21,8 @@ function el(tag, attrs, ...children) {
 }
 
 const num = (value, digits = 0) => (value === null || value === undefined ? "–" : Number(value).toFixed(digits));
+const clock = (seconds) => new Date(seconds * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit",
+                                                                             second: "2-digit", hour12: false });
 const cell = (value, cls) => el("td", { class: cls || "num" }, value);
 
 function fill(id, rows, columns, emptyText) {
@@ -65,7 +67,8 @@ function renderChart(canary) {
     chart = new uPlot({
       width, height: 220,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
-      axes: [{}, { label: "requests / s", size: 60 }],
+      legend: { live: false },
+      axes: [{ values: (u, splits) => splits.map(clock) }, { label: "requests / s", size: 60 }],
       series: [{}, ...keys.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], width: 2,
                                            fill: COLORS[i % COLORS.length] + "22" }))],
     }, data, box);
@@ -103,12 +106,24 @@ function renderRollout(rollout, error) {
   box.replaceChildren(head, table);
 }
 
+// The stack's naming prefix (`serverless-mesh-dev-`) is the same on every function: shown once, in the heading.
+function commonPrefix(names) {
+  if (names.length < 2) return "";
+  let prefix = names[0];
+  for (const name of names) while (!name.startsWith(prefix)) prefix = prefix.slice(0, -1);
+  return prefix.slice(0, prefix.lastIndexOf("-") + 1);
+}
+
 function renderFunctions(functions, images, errors) {
   document.getElementById("functions-error").textContent = [errors.functions, errors.images].filter(Boolean)
     .join("; ");
+  const names = (functions || []).map((f) => f.name);
+  const prefix = commonPrefix(names);
+  document.getElementById("functions-prefix").textContent = prefix ? `${prefix}…` : "";
   const rows = (functions || []).map((f) => el("tr", { "data-function": f.name, "data-invocations": f.invocations,
-                                                      "data-errors": f.errors, "data-workers": f.workers },
-    el("td", {}, f.name), cell(f.invocations), cell(f.errors, f.errors ? "num bad" : "num"),
+                                                      "data-errors": f.errors, "data-workers": f.workers,
+                                                      "data-p50": f.p50Ms ?? "", "data-p99": f.p99Ms ?? "" },
+    el("td", { title: f.name }, f.name.slice(prefix.length)), cell(f.invocations), cell(f.errors, f.errors ? "num bad" : "num"),
     cell(num(f.p50Ms, 1)), cell(num(f.p99Ms, 1)), cell(f.workers)));
   fill("function-rows", rows, 6, "no functions");
   const box = document.getElementById("images");
