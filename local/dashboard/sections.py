@@ -77,7 +77,8 @@ def service_env(services_status: Mapping[str, Any], workloads: Sequence[ServiceW
 
 def inventory_conninfo(env: Mapping[str, str]) -> str:
     """The inventory's database, read with the service's own settings model from the env the twin gives it."""
-    settings = InventorySettings(**{k: v for k, v in env.items() if k in InventorySettings.model_fields})
+    # Validated from that env alone (not this process's environment), as the service's process reads it.
+    settings = InventorySettings.model_validate({k: v for k, v in env.items() if k in InventorySettings.model_fields})
     return make_conninfo(host=settings.DATABASE_HOST, port=settings.DATABASE_PORT, dbname=settings.DATABASE_NAME,
                          user=settings.DATABASE_USER, password=settings.DATABASE_PASSWORD.get_secret_value(),
                          connect_timeout=2, application_name="twin-dashboard")
