@@ -13,6 +13,7 @@ pool thread ends when its work does.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -93,6 +94,9 @@ class Twin:
         for engine in self.engines:
             self.started.append(engine)  # before prepare: what it starts is stopped too
             engine.prepare()
+        # The page's web stack (~1 s of imports) loads while the program is captured, like an engine's prepare.
+        threading.Thread(target=importlib.import_module, args=("local.dashboard",), name="dashboard-import",
+                         daemon=True).start()
         steps: list[str] = []
         with self._timed(steps, "capture"):
             graph = self.graph = self.capture()

@@ -23,6 +23,8 @@ import pytest
 import requests
 
 from infra.config import PROJECT_DIR
+from local.state import ROLLOUT_FILE, write_json
+from services.common.catalogue import CATALOGUE
 from tests.local.conftest import RunningTwin, start_twin
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-dashboard")]
@@ -154,10 +156,23 @@ def test_page_follows_traffic_and_weight_without_reload(twin: tuple[RunningTwin,
                 page.wait_for_function(f"() => Number(document.querySelector('{row}').dataset.workers) >= 1 && "
                                        f"Number(document.querySelector('{row}').dataset.errors) >= 1",
                                        timeout=LIVE_TIMEOUT_MS)
-                assert page.eval_on_selector_all("tr[data-product]", "rs => rs.length") >= 1
+                # The inventory's stock as its database holds it: this twin took no order, so the seed.
+                stock = page.eval_on_selector_all("tr[data-product]",
+                                                  "rs => Object.fromEntries(rs.map(r => [r.dataset.product, "
+                                                  "Number(r.dataset.stock)]))")
+                assert stock == {item.id: item.stock for item in CATALOGUE}
                 assert page.eval_on_selector_all("tr[data-cluster]", "rs => rs.length") >= 1
                 assert page.eval_on_selector_all("[data-queue]", "rs => rs.length") >= 1
                 assert page.inner_text("#rollout-body").strip() == "no rollout running"
+
+                # A rollout's file (what `python -m local rollout` is to write) appears: the section renders it.
+                write_json(running.state_dir / ROLLOUT_FILE, {
+                    "steps": [10, 50, 100], "weight": 50, "state": "running", "decisions": [
+                        {"step": 10, "previousWeight": 0, "requests": 212, "errors": 0, "errorPercent": 0.0,
+                         "p99Ms": 14.2, "windowSeconds": 30.0, "verdict": "healthy", "reason": "error rate 0.00 % "
+                         "<= 1 %", "action": "promote", "applySeconds": 1.2}]})
+                page.wait_for_selector('#rollout-body tr[data-step="10"]', timeout=LIVE_TIMEOUT_MS)
+                assert "promote" in page.inner_text("#rollout-body")
                 page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
             finally:
                 context.close()
