@@ -36,7 +36,7 @@ def create_app(latest: Callable[[], tuple[int, str]], stopping: threading.Event)
         return Response(latest()[1], media_type="application/json", headers={"Cache-Control": "no-store"})
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
-        sent = -1
+        sent = 0  # snapshot 0 is the empty one before the first sample
         while not stopping.is_set():
             seq, body = latest()
             if seq != sent:

@@ -63,7 +63,6 @@ class Sampler:
 
     # --- lifecycle ---------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self.sample()  # the page has numbers from its first load
         self._thread = threading.Thread(target=self._run, name="dashboard-sampler", daemon=True)
         self._thread.start()
 
@@ -74,8 +73,11 @@ class Sampler:
         self._close_db()
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        # The first sample right away (on this thread: a slow reader never delays the twin's `ready`).
+        while True:
             self.sample()
+            if self._stop.wait(self.interval):
+                return
 
     def latest(self) -> tuple[int, str]:
         """The last snapshot's number and its JSON."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from starlette.testclient import TestClient
 
-from local.dashboard import sections
+from local.dashboard import Dashboard, sections
 from local.dashboard.app import create_app
 from local.dashboard.history import CounterHistory, ReportTail, percentile
 from local.dashboard.sampler import Sampler, TwinView
@@ -159,3 +161,24 @@ def test_app_serves_the_page_the_snapshot_and_a_stream_of_them() -> None:
                     stopping.set()  # ends the stream
                     break
         assert "event: snapshot" in lines and f"data: {json.dumps(snapshot)}" in lines
+
+
+def test_a_slow_reader_delays_neither_the_start_nor_the_page(tmp_path: Path) -> None:
+    """An engine whose status() hangs: the twin's `ready` does not wait for it, and the page still answers."""
+    release = threading.Event()
+
+    def slow() -> dict[str, Any]:
+        release.wait(10)
+        return {}
+
+    started = time.monotonic()
+    dashboard = Dashboard(_view(tmp_path, slow), LogSink(open("/dev/null", "w"))).start()  # noqa: SIM115
+    try:
+        assert time.monotonic() - started < 2.0
+        assert dashboard.endpoints() == {"dashboardUrl": dashboard.url}
+        assert requests.get(dashboard.url, timeout=2).status_code == 200
+        assert requests.get(f"{dashboard.url}api/snapshot", timeout=2).json() == {}
+    finally:
+        release.set()
+        dashboard.stop()
+    assert dashboard.endpoints() == {}

@@ -95,7 +95,7 @@ function renderRollout(rollout, error) {
   const head = el("p", {}, `state: `, el("span", { class: verdictClass(rollout.state) }, rollout.state || "running"),
     `  ·  current weight ${num(rollout.weight)} %  ·  steps `, ...steps);
   const decisions = (rollout.decisions || []).map((d) => el("tr", { "data-step": d.step },
-    cell(`${num(d.previousWeight)} → ${num(d.step)} %`, ""), cell(num(d.requests)), cell(num(d.errorPercent, 2)),
+    el("td", {}, `${num(d.previousWeight)} → ${num(d.step)} %`), cell(num(d.requests)), cell(num(d.errorPercent, 2)),
     cell(num(d.p99Ms, 1)),
     el("td", {}, d.verdict ? el("span", { class: verdictClass(d.verdict) }, d.verdict) : "–"),
     el("td", {}, el("span", { class: verdictClass(d.action) }, d.action || "–")),
