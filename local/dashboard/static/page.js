@@ -68,7 +68,7 @@ function renderChart(canary) {
       width, height: 220,
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
       legend: { live: false },
-      axes: [{ values: (u, splits) => splits.map(clock) }, { label: "requests / s", size: 60 }],
+      axes: [{ space: 80, values: (u, splits) => splits.map(clock) }, { label: "requests / s", size: 60 }],
       series: [{}, ...keys.map((k, i) => ({ label: k, stroke: COLORS[i % COLORS.length], width: 2,
                                            fill: COLORS[i % COLORS.length] + "22" }))],
     }, data, box);
