@@ -1,7 +1,8 @@
 """The twin's state folder: the files it writes for the CLI (`outputs`, `status`, `canary`) and how it writes them.
 
 `.local/` by default holds endpoints.json, outputs.json, twin.json (what runs, for `status`), mesh.json (the Envoy
-admin address and the applied split, for `canary`), secrets.json, data/ (snapshots) and twin.log.
+admin address and the applied split, for `canary`), secrets.json, data/ (snapshots) and twin.log; rollout.json
+when a rollout runs (its steps and decisions, for the page).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ ENDPOINTS_FILE = "endpoints.json"
 OUTPUTS_FILE = "outputs.json"
 TWIN_FILE = "twin.json"
 MESH_FILE = "mesh.json"
+ROLLOUT_FILE = "rollout.json"
+LOG_FILE = "twin.log"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -13,6 +13,7 @@ pool thread ends when its work does.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import threading
@@ -77,6 +78,8 @@ class Twin:
         self.ready_seconds: float | None = None
         self._stop_watch = threading.Event()
         self._up = False
+        self.dashboard: Any = None
+        """The live page (`local.dashboard.Dashboard`), started once the engines are deployed."""
 
     # --- up ----------------------------------------------------------------------------------------------------
     def capture(self) -> Graph:
@@ -91,11 +94,15 @@ class Twin:
         for engine in self.engines:
             self.started.append(engine)  # before prepare: what it starts is stopped too
             engine.prepare()
+        # The page's web stack (~1 s of imports) loads while the program is captured, like an engine's prepare.
+        threading.Thread(target=importlib.import_module, args=("local.dashboard",), name="dashboard-import",
+                         daemon=True).start()
         steps: list[str] = []
         with self._timed(steps, "capture"):
             graph = self.graph = self.capture()
         self._check(graph)
         self.facts = self._deploy(graph, steps)
+        self._start_dashboard()
         endpoints = self.endpoints()
         write_json(self.state_dir / ENDPOINTS_FILE, endpoints)
         write_json(self.state_dir / OUTPUTS_FILE, self.outputs())
@@ -106,6 +113,17 @@ class Twin:
         if self.options.watch_config:
             threading.Thread(target=self._watch_config, name="config-watch", daemon=True).start()
         return endpoints
+
+    def _start_dashboard(self) -> None:
+        """The live page beside the engines: its failure to start is logged, never a failed deploy."""
+        from local.dashboard import Dashboard, TwinView  # its web stack loads only for `up`
+
+        view = TwinView(state_dir=self.state_dir, statuses=self._statuses, facts=lambda: self.facts,
+                        graph=lambda: self.graph, stack=self.options.stack)
+        try:
+            self.dashboard = Dashboard(view, self.sink).start()
+        except Exception as exc:
+            self.sink.write("dashboard", f"not started: {exc!r}")
 
     def _check(self, graph: Graph) -> None:
         """Faithfulness checks before anything deploys: what the twin does with each type, wiring, environments."""
@@ -161,6 +179,8 @@ class Twin:
         out: dict[str, str] = {}
         for engine in self.engines:
             out.update(engine.endpoints())
+        if self.dashboard is not None:
+            out.update(self.dashboard.endpoints())
         return out
 
     def outputs(self) -> dict[str, Any]:
@@ -222,6 +242,10 @@ class Twin:
         if not self._up:
             return
         steps: list[str] = []
+        if self.dashboard is not None:  # first: it reads the engines
+            with self._timed(steps, "dashboard"):
+                self.dashboard.stop()
+            self.dashboard = None
         try:
             for engine in reversed(self.started):
                 try:

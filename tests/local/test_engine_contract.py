@@ -125,7 +125,9 @@ def test_a_concurrent_engine_deploys_on_a_pool_thread_and_its_record_reaches_its
     try:
         worker = t.facts.require(WorkerFacts)
         assert worker.store_thread.startswith("deploy") and worker.store_thread != threading.main_thread().name
-        assert endpoints == {"storeUrl": "http://store", "workerUrl": "http://worker"}
+        # Every engine's endpoints, and the live page the twin serves beside them.
+        assert endpoints == {"storeUrl": "http://store", "workerUrl": "http://worker",
+                             "dashboardUrl": t.dashboard.url}
         assert t.outputs() == {"queue": "twin-queue/1"}
         assert Recording.calls[:2] == ["prepare store", "prepare worker"]
     finally:
