@@ -18,14 +18,14 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from infra.config import PROJECT, PROJECT_DIR, ConfigError, project_schema
-from local.state import MESH_FILE
+from local.state import MESH_FILE, ROLLOUT_FILE, write_json
 from mesh.analysis import AnalysisSettings
 from mesh.rollout import DEFAULT_STEPS, ApplyError, Clock, MetricSource, SystemClock, parse_steps, rollout
 
@@ -209,6 +209,39 @@ def cmd_rollout(args: argparse.Namespace, settings: AnalysisSettings | None = No
                                metrics=envoy_metrics(args.state_dir), project_dir=args.config_dir,
                                timeout=args.apply_timeout, clock=clock)
     started = time.monotonic()
-    result = rollout(steps, applier, settings, clock, emit=lambda line: print(line, flush=True))
+    progress = RolloutProgress(args.state_dir / ROLLOUT_FILE, steps)
+    result = rollout(steps, applier, settings, clock, emit=progress.emit)
+    progress.finish(result.exit_code, result.final_weight)
     print(f"{result.message} ({time.monotonic() - started:.1f} s)", file=sys.stderr)
     return result.exit_code
+
+
+# The walk's exit codes (mesh.rollout) as the live page names the outcome.
+_OUTCOMES = {0: "complete", 1: "rolled back", 3: "held"}
+
+
+class RolloutProgress:
+    """Prints each decision as its JSON line and keeps `<state>/rollout.json` (steps, weight, state, decisions)
+    current for the twin's live page, which renders it while the walk runs."""
+
+    def __init__(self, path: Path, steps: Sequence[int]) -> None:
+        self.path, self.steps = path, list(steps)
+        self.decisions: list[dict[str, Any]] = []
+        self.weight: int | None = None
+        self._write("running")
+
+    def emit(self, line: str) -> None:
+        print(line, flush=True)
+        decision = json.loads(line)
+        self.decisions.append(decision)
+        self.weight = int(decision.get("step", self.weight or 0))
+        self._write("running")
+
+    def finish(self, exit_code: int, final_weight: int) -> None:
+        self.weight = final_weight
+        self._write(_OUTCOMES.get(exit_code, "failed"))
+
+    def _write(self, state: str) -> None:
+        if self.path.parent.is_dir():  # no state folder, no twin and no page: the JSON lines are the record
+            write_json(self.path, {"steps": self.steps, "weight": self.weight, "state": state,
+                                   "decisions": self.decisions})

@@ -27,7 +27,7 @@ from local.state import ROLLOUT_FILE, write_json
 from services.common.catalogue import CATALOGUE
 from tests.local.conftest import RunningTwin, start_twin
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-dashboard")]
+pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
 # This machine's closed network refuses Chromium's background connections; these keep it from trying.

@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,6 +24,11 @@ pytestmark = pytest.mark.slow
 
 # Short windows keep the test bounded; the gate needs this many v2 answers per window at 10%.
 ANALYSIS = {"canaryAnalysisSeconds": 6, "canaryMinRequests": 15, "canaryMaxErrorPercent": "1"}
+
+
+def _progress(tmp_path: Path) -> dict[str, Any]:
+    """What the walk left for the live page in the twin's state folder."""
+    return dict(json.loads((tmp_path / "state" / "rollout.json").read_text()))
 
 
 def _walk(tmp_path: Path, settings: dict[str, object]) -> tuple[subprocess.CompletedProcess[str], Stream, Path]:
@@ -54,6 +60,8 @@ def test_a_healthy_v2_reaches_100_with_no_failed_request(tmp_path: Path) -> None
     decisions = _decisions(walk)
     assert [d["step"] for d in decisions][-1] == 100, decisions
     assert _weight(stack_file) == "100"
+    progress = _progress(tmp_path)
+    assert (progress["state"], progress["weight"], len(progress["decisions"])) == ("complete", 100, len(decisions))
     answers = stream.since(0)
     failed = [a for a in answers if not a[0].isdigit()]
     assert len(answers) > 200 and not failed, f"{len(failed)} of {len(answers)} failed: {failed[:3]}"
@@ -66,6 +74,7 @@ def test_a_failing_v2_is_stopped_at_the_first_step_and_rolled_back(tmp_path: Pat
     decisions = _decisions(walk)
     assert {d["step"] for d in decisions} <= {0, 10}, f"walked past the first step: {decisions}"
     assert _weight(stack_file) == "0", "the rollback did not write canaryWeight: 0 back"
+    assert (_progress(tmp_path)["state"], _progress(tmp_path)["weight"]) == ("rolled back", 0)
     answers = stream.since(0)
     failed = [a for a in answers if not a[0].isdigit()]
     assert len(answers) > 200 and len(failed) < 0.05 * len(answers), f"{len(failed)} of {len(answers)} failed"
