@@ -60,8 +60,9 @@ platform = Platform("platform", platform_args(cfg))
 # Built and pushed in this update (or prebuilt ones from imageRegistry): what each Deployment pulls.
 containers = deployment_images("containers", cfg, platform)
 
-shop = Shop("shop", shop_args(cfg, secrets, platform, containers,
-                              layers=(deps_layer.arn,)))  # type: ignore[attr-defined]
+shop = Shop("shop", shop_args(cfg, secrets, platform.facts, containers,
+                              layers=(deps_layer.arn,)),  # type: ignore[attr-defined]
+            platform.in_cluster())
 
 api = HttpApi("api", HttpApiArgs(
     spec=openapi.load_spec(),
@@ -73,16 +74,15 @@ api = HttpApi("api", HttpApiArgs(
 ))
 
 canary = CanaryApp("canary", CanaryAppArgs(
-    settings=canary_settings(cfg, platform.args.ingress),
-    provider=platform.provider,
+    settings=canary_settings(cfg, platform.facts.cluster.ingress),
     stable_image=containers["myapp-v1"],
     canary_image=containers["myapp-v2"],
     stable_tag=cfg.app_v1_tag,
     canary_tag=cfg.app_v2_tag,
     stable_replicas=cfg.v1_replicas,
     canary_replicas=cfg.v2_replicas,
-    mesh_ready=tuple(platform.mesh_ready),
-))
+    mesh_ready=platform.facts.cluster.mesh_ready,
+), platform.in_cluster())
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("todosTableName", todos.table_name)

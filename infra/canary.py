@@ -38,7 +38,6 @@ def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySetting
 @dataclass(frozen=True, kw_only=True)
 class CanaryAppArgs:
     settings: CanarySettings
-    provider: pulumi.ProviderResource
     stable_image: ContainerImage
     """What v1 runs: its pushed image by digest (or a prebuilt `<imageRegistry>/myapp:<tag>`)."""
     canary_image: ContainerImage
@@ -53,6 +52,8 @@ class CanaryAppArgs:
 
 
 class CanaryApp(pulumi.ComponentResource):
+    """myapp's versions, Service and Istio resources; the Kubernetes provider comes through `opts.providers`."""
+
     namespace: pulumi.Output[str]
     service_name: pulumi.Output[str]
 
@@ -62,10 +63,10 @@ class CanaryApp(pulumi.ComponentResource):
         settings = args.settings
         self.ns = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": settings.namespace, "labels": dict(ISTIO_INJECTION)},
-            opts=k8s_opts(args.provider, self, args.mesh_ready))
+            opts=k8s_opts(self, args.mesh_ready))
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata={"name": settings.app, "namespace": settings.namespace},
-            automount_service_account_token=False, opts=k8s_opts(args.provider, self, [self.ns]))
+            automount_service_account_token=False, opts=k8s_opts(self, [self.ns]))
         self.peer_authentication = self._custom_resource(f"{name}-mtls", peer_authentication(settings.namespace))
         self.deployments = self._create_deployments(name)
         self.service = self._create_service(name)
@@ -83,7 +84,7 @@ class CanaryApp(pulumi.ComponentResource):
         return k8s.apiextensions.CustomResource(
             resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
             metadata=manifest["metadata"], spec=manifest["spec"],
-            opts=k8s_opts(self.args.provider, self, [*self.args.mesh_ready, self.ns, *(depends_on or [])]))
+            opts=k8s_opts(self, [*self.args.mesh_ready, self.ns, *(depends_on or [])]))
 
     def _create_deployments(self, name: str) -> dict[str, k8s.apps.v1.Deployment]:
         args, settings = self.args, self.args.settings
@@ -110,7 +111,7 @@ class CanaryApp(pulumi.ComponentResource):
                 spec=deployment_spec(labels=labels, replicas=replicas, container=container,
                                      service_account=settings.app),
                 # After its image is pushed: a pod created earlier would sit in ImagePullBackOff.
-                opts=k8s_opts(args.provider, self, [self.ns, self.service_account, *image.depends_on]),
+                opts=k8s_opts(self, [self.ns, self.service_account, *image.depends_on]),
             )
         return deployments
 
@@ -128,5 +129,5 @@ class CanaryApp(pulumi.ComponentResource):
                 "ports": [{"name": "http", "port": settings.service_port, "targetPort": settings.target_port,
                            "protocol": "TCP", "appProtocol": "http"}],
             },
-            opts=k8s_opts(self.args.provider, self, [self.ns]),
+            opts=k8s_opts(self, [self.ns]),
         )

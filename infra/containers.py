@@ -248,8 +248,8 @@ def image_versions(cfg: StackConfig, services: tuple[str, ...]) -> dict[str, tup
 def deployment_images(name: str, cfg: StackConfig, platform: Platform) -> dict[str, ContainerImage]:
     """What each Deployment runs (keys of `image_versions`): built and pushed here, or prebuilt from
     `imageRegistry` (`<imageRegistry>/<service>:<tag>`, nothing built)."""
-    versions = {key: (svc, version) for key, (svc, version) in image_versions(cfg, platform.args.images).items()
-                if svc in platform.args.images}
+    versions = {key: (svc, version) for key, (svc, version) in image_versions(cfg, platform.facts.services).items()
+                if svc in platform.facts.services}
     if cfg.image_registry or not versions:
         return {key: ContainerImage(ref=image_ref(platform.image_repository(svc), version))
                 for key, (svc, version) in versions.items()}

@@ -20,6 +20,7 @@ import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
 from infra.config import PROJECT, PROJECT_DIR, StackConfig
+from infra.facts import ClusterFacts, PlatformFacts, PrivateNetwork
 from infra.kube import k8s_opts
 from infra.storage import BlockStorage, BlockStorageArgs
 from mesh.gateway import IngressSettings, gateway
@@ -453,15 +454,13 @@ class Istio(pulumi.ComponentResource):
 
     ingress_hostname: pulumi.Output[str]
 
-    def __init__(self, name: str, args: PlatformArgs, provider: k8s.Provider,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mesh:platform:Istio", name, None, opts)
-        self.provider = provider
         self.ingress = args.ingress
         system_ns = k8s.core.v1.Namespace(f"{name}-system-ns", metadata={"name": ISTIO_NAMESPACE},
-                                          opts=k8s_opts(provider, self))
+                                          opts=k8s_opts(self))
         ingress_ns = k8s.core.v1.Namespace(f"{name}-ingress-ns", metadata={"name": args.ingress.namespace},
-                                           opts=k8s_opts(provider, self))
+                                           opts=k8s_opts(self))
         self.base = self._release(f"{name}-base", ISTIO_BASE_RELEASE, "base", ISTIO_NAMESPACE, args.istio_version,
                                   {"defaultRevision": "default"}, [system_ns])
         self.istiod = self._release(f"{name}-istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, args.istio_version,
@@ -475,12 +474,12 @@ class Istio(pulumi.ComponentResource):
         self.gateway = k8s.apiextensions.CustomResource(
             f"{name}-gateway-cr", api_version=manifest["apiVersion"], kind=manifest["kind"],
             metadata=manifest["metadata"], spec=manifest["spec"],
-            opts=k8s_opts(provider, self, [*self.ready, ingress_ns]))
+            opts=k8s_opts(self, [*self.ready, ingress_ns]))
         # The chart creates the gateway Service; reading it back (the Release docs' pattern) gives the NLB's name.
         service = k8s.core.v1.Service.get(
             f"{name}-gateway-service",
             pulumi.Output.concat(self.gateway_release.status.namespace, "/", self.gateway_release.status.name),
-            opts=k8s_opts(provider, self, [self.gateway_release]))
+            opts=k8s_opts(self, [self.gateway_release]))
         self.ingress_hostname = service.status.apply(load_balancer_hostname)
         self.register_outputs({"ingress_hostname": self.ingress_hostname})
 
@@ -498,12 +497,16 @@ class Istio(pulumi.ComponentResource):
             atomic=True,
             cleanup_on_fail=True,
             timeout=600,
-            opts=k8s_opts(self.provider, self, depends_on),
+            opts=k8s_opts(self, depends_on),
         )
 
 
 class Platform(pulumi.ComponentResource):
-    """The cluster (created, or an existing one), its provider, Istio, and the service image repositories."""
+    """The cluster (created, or an existing one), its provider, Istio, and the service image repositories.
+
+    What other components need from it is `facts` (typed values) and `provider` (for their `opts`); its children
+    stay its own.
+    """
 
     kubeconfig: pulumi.Output[str]
     ingress_hostname: pulumi.Output[str]
@@ -511,67 +514,85 @@ class Platform(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mesh:platform:Platform", name, None, opts)
-        self.args = args
-        self.network: Network | None = None
-        self.cluster: EksCluster | None = None
+        self._args = args
+        self._network: Network | None = None
+        self._cluster: EksCluster | None = None
         if args.kubeconfig:
             self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
         else:
-            self.network = Network(f"{name}-network", args, pulumi.ResourceOptions(parent=self))
-            self.cluster = EksCluster(f"{name}-eks", args, self.network, pulumi.ResourceOptions(parent=self))
-            self.kubeconfig = self.cluster.kubeconfig
+            self._network = Network(f"{name}-network", args, pulumi.ResourceOptions(parent=self))
+            self._cluster = EksCluster(f"{name}-eks", args, self._network, pulumi.ResourceOptions(parent=self))
+            self.kubeconfig = self._cluster.kubeconfig
         self.provider = self._create_provider(name)
-        self.storage = self._create_storage(name, args)
-        self.istio = Istio(f"{name}-istio", args, self.provider, pulumi.ResourceOptions(parent=self))
+        in_cluster = pulumi.ResourceOptions.merge(self.in_cluster(), pulumi.ResourceOptions(parent=self))
+        self._storage = self._create_storage(name, args, in_cluster)
+        self._istio = Istio(f"{name}-istio", args, in_cluster)
         self.repositories = self._create_repositories(name, args)
-        self.ingress_hostname = self.istio.ingress_hostname
+        self.ingress_hostname = self._istio.ingress_hostname
         self.ecr_repository_urls = pulumi.Output.all(
             **{svc: repo.repository_url for svc, repo in self.repositories.items()})
+        self.facts = PlatformFacts(cluster=self._cluster_facts(), network=self._private_network(),
+                                   services=tuple(args.images))
         self.register_outputs({"kubeconfig": self.kubeconfig, "ingress_hostname": self.ingress_hostname,
                                "ecr_repository_urls": self.ecr_repository_urls})
 
     @property
     def cluster_name(self) -> pulumi.Output[str] | None:
-        return self.cluster.cluster_name if self.cluster else None
+        return self._cluster.cluster_name if self._cluster else None
 
-    @property
-    def storage_class_name(self) -> str | None:
-        """The StorageClass volume claims name: the stack's gp3 class, an existing cluster's configured one, or
-        None for that cluster's default class."""
-        if self.storage is not None:
-            return self.storage.storage_class_name
-        return self.args.storage_class_name or None
+    def in_cluster(self) -> pulumi.ResourceOptions:
+        """Options for a component whose children live in the cluster: this platform's Kubernetes provider, which
+        every child (`parent=self`) inherits."""
+        return pulumi.ResourceOptions(providers=[self.provider])
 
-    @property
-    def storage_ready(self) -> list[pulumi.Resource]:
-        """Resources a workload with a volume claim must depend on (the CSI driver and its StorageClass)."""
-        return list(self.storage.ready) if self.storage is not None else []
+    def _cluster_facts(self) -> ClusterFacts:
+        # The StorageClass claims name: the stack's gp3 class, an existing cluster's configured one, or None for
+        # that cluster's default class.
+        storage_class = (self._storage.storage_class_name if self._storage is not None
+                         else self._args.storage_class_name or None)
+        return ClusterFacts(
+            ingress=self._args.ingress,
+            ingress_hostname=self.ingress_hostname,
+            mesh_ready=tuple(self._istio.ready),
+            gateway=self._istio.gateway,
+            storage_class=storage_class,
+            storage_ready=tuple(self._storage.ready) if self._storage is not None else (),
+        )
 
-    @property
-    def mesh_ready(self) -> list[pulumi.Resource]:
-        """Resources an Istio custom resource or a meshed workload must depend on."""
-        return list(self.istio.ready)
+    def _private_network(self) -> PrivateNetwork | None:
+        """The VPC as in-VPC resources need it (None when the cluster is an existing one from `kubeconfig`)."""
+        if self._network is None or self._cluster is None:
+            return None
+        network = self._network
+        return PrivateNetwork(
+            vpc_id=network.vpc_id,
+            cidr=network.vpc_cidr,
+            private_subnet_ids=tuple(network.private_subnet_ids),
+            private_route_table_ids=tuple(network.private_route_table_ids),
+            node_security_group_id=self._cluster.cluster_security_group_id,
+            default_security_group_id=network.default_security_group_id,
+        )
 
     def _create_provider(self, name: str) -> k8s.Provider:
         # The only Kubernetes provider: every Kubernetes resource names it, so no ambient kubeconfig is ever used.
         # Nodes (the first Helm release waits for pods) and every admin's policy (its first API call needs it).
-        depends = [self.cluster.node_group, *self.cluster.admin_policies] if self.cluster else []
+        depends = [self._cluster.node_group, *self._cluster.admin_policies] if self._cluster else []
         return k8s.Provider(f"{name}-k8s", kubeconfig=self.kubeconfig, enable_server_side_apply=True,
                             opts=pulumi.ResourceOptions(parent=self, depends_on=depends))
 
-    def _create_storage(self, name: str, args: PlatformArgs) -> BlockStorage | None:
+    def _create_storage(self, name: str, args: PlatformArgs,
+                        opts: pulumi.ResourceOptions) -> BlockStorage | None:
         # Only on a cluster this stack creates; an existing cluster's storage is its owner's (storageClassName).
-        if self.cluster is None:
+        if self._cluster is None:
             return None
         return BlockStorage(f"{name}-storage", BlockStorageArgs(
-            cluster_name=self.cluster.cluster_name,
+            cluster_name=self._cluster.cluster_name,
             kubernetes_version=args.cluster.version,
-            oidc_provider_arn=self.cluster.oidc_provider_arn,
-            oidc_issuer=self.cluster.oidc_issuer,
-            provider=self.provider,
-            nodes=self.cluster.node_group,
+            oidc_provider_arn=self._cluster.oidc_provider_arn,
+            oidc_issuer=self._cluster.oidc_issuer,
+            nodes=self._cluster.node_group,
             protect_data=args.protect_data,
-        ), pulumi.ResourceOptions(parent=self))
+        ), opts)
 
     def _create_repositories(self, name: str, args: PlatformArgs) -> dict[str, aws.ecr.Repository]:
         if args.image_registry:
@@ -591,8 +612,8 @@ class Platform(pulumi.ComponentResource):
 
     def image_repository(self, service: str) -> pulumi.Input[str]:
         """Where `service`'s images live: `<imageRegistry>/<service>` or this stack's ECR repository."""
-        if service not in self.args.images:
-            raise KeyError(f"no image repository for {service!r}; services with a Dockerfile: {self.args.images}")
-        if self.args.image_registry:
-            return f"{self.args.image_registry.rstrip('/')}/{service}"
+        if service not in self._args.images:
+            raise KeyError(f"no image repository for {service!r}; services with a Dockerfile: {self._args.images}")
+        if self._args.image_registry:
+            return f"{self._args.image_registry.rstrip('/')}/{service}"
         return self.repositories[service].repository_url

@@ -32,10 +32,10 @@ from infra.database import (
     Database,
     DatabaseArgs,
     InCluster,
-    PrivateNetwork,
     secret_env,
 )
 from infra.dynamo import create_table
+from infra.facts import ClusterFacts, PlatformFacts, PrivateNetwork
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
 from infra.packaging import code_archive
@@ -204,19 +204,6 @@ class ShopFunctionsArgs:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ClusterAccess:
-    provider: pulumi.ProviderResource
-    mesh_ready: tuple[pulumi.Resource, ...] = ()
-    """Istio's releases: custom resources need their CRDs, meshed pods the sidecar injector."""
-    gateway: pulumi.Resource | None = None
-    """The shared ingress Gateway the VirtualService binds to (created by the platform)."""
-    storage_class: str | None = None
-    """The StorageClass an in-cluster database's volume claim names (None: the cluster's default)."""
-    storage_ready: tuple[pulumi.Resource, ...] = ()
-    """The CSI driver and StorageClass the in-cluster database's volume needs (a cluster this stack creates)."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class DatabaseSettings:
     mode: Literal["rds", "incluster"]
     password: pulumi.Input[str]
@@ -226,7 +213,7 @@ class DatabaseSettings:
 @dataclass(frozen=True, kw_only=True)
 class ShopServicesArgs:
     settings: ShopSettings
-    cluster: ClusterAccess
+    cluster: ClusterFacts
     images: Mapping[str, ContainerImage]
     """Service name -> what its Deployment runs (the pushed image by digest, or a prebuilt one)."""
     database: DatabaseSettings
@@ -241,40 +228,24 @@ class ShopArgs:
     services: ShopServicesArgs
 
 
-def private_network(platform: Any) -> PrivateNetwork | None:
-    """The platform's VPC as the shop needs it (None when the cluster is an existing one from `kubeconfig`)."""
-    if platform.network is None or platform.cluster is None:
-        return None
-    return PrivateNetwork(
-        vpc_id=platform.network.vpc_id,
-        cidr=platform.network.vpc_cidr,
-        private_subnet_ids=tuple(platform.network.private_subnet_ids),
-        private_route_table_ids=tuple(platform.network.private_route_table_ids),
-        node_security_group_id=platform.cluster.cluster_security_group_id,
-        default_security_group_id=platform.network.default_security_group_id,
-    )
-
-
-def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, images: Mapping[str, ContainerImage], *,
+def shop_args(cfg: StackConfig, secrets: Secrets, platform: PlatformFacts, images: Mapping[str, ContainerImage], *,
               layers: Sequence[pulumi.Input[str]] = ()) -> ShopArgs:
-    """The stack config and the platform's outputs as the shop's arguments."""
+    """The stack config and the platform's facts as the shop's arguments."""
     check_shop_config(cfg)
-    network = private_network(platform)
+    network = platform.network
     return ShopArgs(
         functions=ShopFunctionsArgs(
             lambdas=LambdaSettings(memory_mb=cfg.lambda_memory_mb, timeout_seconds=cfg.lambda_timeout_seconds,
                                    log_retention_days=cfg.log_retention_days, layers=tuple(layers)),
             token_ttl_seconds=cfg.token_ttl_seconds,
             jwt_signing_key=secrets.jwt_signing_key,
-            ingress_hostname=platform.ingress_hostname,
+            ingress_hostname=platform.cluster.ingress_hostname,
             network=network,
             protect_data=cfg.protect_data,
         ),
         services=ShopServicesArgs(
-            settings=shop_settings(cfg, platform.args.ingress),
-            cluster=ClusterAccess(provider=platform.provider, mesh_ready=tuple(platform.mesh_ready),
-                                  gateway=platform.istio.gateway, storage_class=platform.storage_class_name,
-                                  storage_ready=tuple(platform.storage_ready)),
+            settings=shop_settings(cfg, platform.cluster.ingress),
+            cluster=platform.cluster,
             images={svc: images[svc] for svc in SERVICE_IMAGES},
             database=DatabaseSettings(mode=cfg.database_mode, password=secrets.db_password,
                                       instance_class=cfg.database_instance_class),
@@ -422,7 +393,8 @@ class ShopFunctions(pulumi.ComponentResource):
 
 
 class ShopServices(pulumi.ComponentResource):
-    """The `shop` namespace: database, credentials, the three services and their Istio resources."""
+    """The `shop` namespace: database, credentials, the three services and their Istio resources (the Kubernetes
+    provider comes through `opts.providers`)."""
 
     namespace: pulumi.Output[str]
     database_host: pulumi.Output[str]
@@ -434,7 +406,7 @@ class ShopServices(pulumi.ComponentResource):
         self.ns = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": settings.namespace, "labels": dict(ISTIO_INJECTION)},
             # The sidecar injector must exist before the first pod of an injected namespace.
-            opts=k8s_opts(cluster.provider, self, cluster.mesh_ready))
+            opts=k8s_opts(self, cluster.mesh_ready))
         self.credentials = self._create_credentials(name)
         self.service_accounts = self._create_service_accounts(name)
         self.database = self._create_database(name)
@@ -450,7 +422,7 @@ class ShopServices(pulumi.ComponentResource):
         return f"{self.args.settings.namespace}-db"
 
     def _opts(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
-        return k8s_opts(self.args.cluster.provider, self, [self.ns, *depends_on])
+        return k8s_opts(self, [self.ns, *depends_on])
 
     def _create_credentials(self, name: str) -> k8s.core.v1.Secret:
         # The password reaches pods only through this Secret (a secret Output, so encrypted in the state too).
@@ -479,7 +451,6 @@ class ShopServices(pulumi.ComponentResource):
     def _create_database(self, name: str) -> Database:
         args = self.args
         cluster = InCluster(
-            provider=args.cluster.provider,
             namespace=args.settings.namespace,
             credentials_secret=self.credentials_name,
             clients=tuple(svc.service_account for svc in args.settings.services),

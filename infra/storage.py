@@ -57,7 +57,6 @@ class BlockStorageArgs:
     """The cluster's version: the add-on version is EKS's default for it."""
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    provider: pulumi.ProviderResource
     nodes: pulumi.Resource
     """The node group: the add-on only becomes ACTIVE once its controller pods are scheduled."""
     protect_data: bool = False
@@ -121,6 +120,6 @@ class BlockStorage(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             reclaim_policy="Retain" if self.args.protect_data else "Delete",
             allow_volume_expansion=True,
-            opts=k8s_opts(self.args.provider, self),
+            opts=k8s_opts(self),
         )
 

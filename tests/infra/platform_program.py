@@ -33,16 +33,15 @@ def mesh_program() -> None:
     platform = Platform("platform", platform_args(cfg))
     images = deployment_images("containers", cfg, platform)
     CanaryApp("canary", CanaryAppArgs(
-        settings=canary_settings(cfg, platform.args.ingress),
-        provider=platform.provider,
+        settings=canary_settings(cfg, platform.facts.cluster.ingress),
         stable_image=images["myapp-v1"],
         canary_image=images["myapp-v2"],
         stable_tag=cfg.app_v1_tag,
         canary_tag=cfg.app_v2_tag,
         stable_replicas=cfg.v1_replicas,
         canary_replicas=cfg.v2_replicas,
-        mesh_ready=tuple(platform.mesh_ready),
-    ))
+        mesh_ready=platform.facts.cluster.mesh_ready,
+    ), platform.in_cluster())
     pulumi.export("kubeconfigIsSecret", pulumi.Output.from_input(platform.kubeconfig).is_secret())
 
 

@@ -70,7 +70,8 @@ def shop_spec() -> dict[str, Any]:
 def shop_program() -> None:
     cfg, secrets = config.load()
     platform = Platform("platform", platform_args(cfg))
-    shop = Shop("shop", shop_args(cfg, secrets, platform, deployment_images("containers", cfg, platform)))
+    shop = Shop("shop", shop_args(cfg, secrets, platform.facts, deployment_images("containers", cfg, platform)),
+                platform.in_cluster())
     HttpApi("api", HttpApiArgs(
         spec=shop_spec(),
         functions=shop.functions,
