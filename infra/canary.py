@@ -16,23 +16,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
 from infra.containers import ContainerImage
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
-from mesh.canary import CanarySettings, RetrySettings, destination_rule, peer_authentication, virtual_service
+from mesh.canary import CanarySettings, destination_rule, peer_authentication, virtual_service
 from mesh.common import Manifest
-from mesh.gateway import IngressSettings
-
-
-def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySettings:
-    """The stack config as the mesh builders' settings (the only place `canaryWeight` enters the mesh)."""
-    return CanarySettings(
-        canary_weight=cfg.canary_weight,
-        retire_stable=cfg.retire_stable,
-        retries=RetrySettings(attempts=cfg.mesh_retry_attempts, per_try_timeout=cfg.mesh_per_try_timeout),
-        timeout=cfg.mesh_timeout,
-        gateways=(ingress.ref,),
-    )
 
 
 @dataclass(frozen=True, kw_only=True)

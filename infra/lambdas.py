@@ -15,25 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.iam import assume_role_policy, policy_document, statement
+
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
-
-
-def assume_role_policy(service: str = "lambda.amazonaws.com") -> str:
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    })  # type: ignore[return-value]
-
-
-def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None) -> dict[str, Any]:
-    """One Allow statement; actions are listed explicitly, never with wildcards."""
-    if not actions or any("*" in a for a in actions):
-        raise ValueError(f"IAM actions must be explicit, got {list(actions)}")
-    st: dict[str, Any] = {"Effect": "Allow", "Action": sorted(actions), "Resource": list(resources)}
-    if sid:
-        st["Sid"] = sid
-    return st
 
 
 def physical_name(name: str) -> str:
@@ -111,7 +96,7 @@ class LambdaFunction(pulumi.ComponentResource):
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logging, *args.statements]}),
+            policy=pulumi.Output.json_dumps(policy_document([logging, *args.statements])),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return role, policy

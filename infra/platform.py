@@ -19,8 +19,9 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import PROJECT, PROJECT_DIR, StackConfig
+from infra.config import PROJECT, PROJECT_DIR
 from infra.facts import ClusterFacts, PlatformFacts, PrivateNetwork
+from infra.iam import assume_role_policy
 from infra.kube import k8s_opts
 from infra.storage import BlockStorage, BlockStorageArgs
 from mesh.gateway import IngressSettings, gateway
@@ -81,13 +82,6 @@ def subnet_tags(tier: str, cluster_name: str, name: str) -> dict[str, str]:
 def ami_type(architecture: str) -> str:
     """The EKS-optimised Amazon Linux 2023 AMI for the node architecture."""
     return {"arm64": "AL2023_ARM_64_STANDARD", "x86_64": "AL2023_x86_64_STANDARD"}[architecture]
-
-
-def assume_role_policy(service: str) -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    })
 
 
 def kubeconfig_document(cluster_name: str, endpoint: str, ca_data: str, region: str, profile: str = "") -> str:
@@ -215,32 +209,6 @@ class PlatformArgs:
     """An existing cluster's StorageClass for volume claims (`storageClassName`); empty: its default class."""
     protect_data: bool = False
     """Keep volumes when their claims are deleted."""
-
-
-def platform_args(cfg: StackConfig) -> PlatformArgs:
-    """The stack config as the platform's arguments."""
-    return PlatformArgs(
-        name_prefix=f"{PROJECT}-{cfg.stack}",
-        cluster=ClusterSpec(
-            version=cfg.cluster_version,
-            instance_type=cfg.node_instance_type,
-            architecture=cfg.node_architecture,
-            desired_size=cfg.node_desired_size,
-            min_size=cfg.node_min_size,
-            max_size=cfg.node_max_size,
-            log_retention_days=cfg.log_retention_days,
-            public_access_cidrs=cfg.cluster_endpoint_public_cidrs,
-            admin_arns=cfg.cluster_admin_arns,
-        ),
-        kubeconfig=cfg.kubeconfig,
-        istio_version=cfg.istio_version,
-        ingress_internal=cfg.ingress_internal,
-        image_registry=cfg.image_registry,
-        force_delete_images=not cfg.protect_data,
-        aws_profile=cfg.aws_profile,
-        storage_class_name=cfg.storage_class_name,
-        protect_data=cfg.protect_data,
-    )
 
 
 # --- Components -------------------------------------------------------------------------------------------

@@ -22,11 +22,12 @@ from functions.orders import adapters as orders_adapters
 from functions.orders.settings import Env as OrdersEnv
 from functions.orders.settings import ReadEnv as OrdersReadEnv
 from infra import config, openapi
-from infra.api import HttpApi, HttpApiArgs
+from infra.api import HttpApi
 from infra.config import ConfigError, stack_config_values
-from infra.containers import deployment_images
-from infra.platform import Platform, platform_args
-from infra.shop import HANDLERS, Shop, check_shop_config, shop_args
+from infra.platform import Platform
+from infra.shop import Shop
+from infra.shop_functions import HANDLERS
+from infra.wiring import api_args, check_shop_config, deployment_images, platform_args, shop_args
 from services.inventory.settings import Settings as InventorySettings
 from services.notification.settings import Settings as NotificationSettings
 from services.product.settings import Settings as ProductSettings
@@ -72,14 +73,7 @@ def shop_program() -> None:
     platform = Platform("platform", platform_args(cfg))
     shop = Shop("shop", shop_args(cfg, secrets, platform.facts, deployment_images("containers", cfg, platform)),
                 platform.in_cluster())
-    HttpApi("api", HttpApiArgs(
-        spec=shop_spec(),
-        functions=shop.functions,
-        authorizer=shop.authorizer,
-        authorizer_cache_seconds=cfg.authorizer_cache_seconds,
-        throttle_rate_limit=cfg.api_throttle_rate_limit,
-        throttle_burst_limit=cfg.api_throttle_burst_limit,
-    ))
+    HttpApi("api", api_args(cfg, shop_spec(), shop.functions, authorizer=shop.authorizer))
     pulumi.export("ingressHostname", platform.ingress_hostname)
     pulumi.export("shopIngressUrl", shop.ingress_url)
 

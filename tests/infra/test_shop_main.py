@@ -13,7 +13,7 @@ from functions.auth.models import USERNAME_PATTERN, RegisterRequest, TokenReques
 from functions.orders.handlers import IDEMPOTENCY_HEADER
 from functions.orders.models import IDEMPOTENCY_KEY, MAX_PAGE, CreateOrderRequest, Order, OrderPage
 from infra import openapi
-from infra.shop import HANDLERS
+from infra.shop_functions import HANDLERS
 from sim.capture import Graph
 
 SECURED = {("/orders", "GET"), ("/orders", "POST"), ("/orders/{id}", "GET")}
