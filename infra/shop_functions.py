@@ -140,6 +140,9 @@ class ShopFunctionsArgs:
     network: PrivateNetwork | None = None
     """The VPC the order functions run in; None runs them outside any VPC (an existing, public ingress)."""
     protect_data: bool = False
+    function_prefix: str = ""
+    """Prefix of the functions' physical names (`<project>-<stack>-<prefix><function>`). Empty keeps the names the
+    stack's one shop has always deployed; a second Shop in the same stack sets its own."""
 
 
 
@@ -165,8 +168,9 @@ class ShopFunctions(pulumi.ComponentResource):
         self.jwt_secret = self._create_jwt_secret(name)
         self.security_group = self._create_network_access(name) if args.network else None
         self.services_url = services_url(args.ingress_hostname)
-        self.functions = self._create_functions()
-        self.authorizer = self._create_function(AUTHORIZER, AUTHORIZER_HANDLER, "verifies bearer tokens (authorizer)")
+        self.functions = self._create_functions(name)
+        self.authorizer = self._create_function(name, AUTHORIZER, AUTHORIZER_HANDLER,
+                                                "verifies bearer tokens (authorizer)")
         self.users_table_name = self.tables["users"].name
         self.orders_table_name = self.tables["orders"].name
         self.idempotency_table_name = self.tables["idempotency"].name
@@ -241,11 +245,18 @@ class ShopFunctions(pulumi.ComponentResource):
             "HTTP_READ_TIMEOUT": str(defaults["HTTP_READ_TIMEOUT"].default),
         }
 
-    def _create_functions(self) -> dict[str, LambdaFunction]:
-        return {fn: self._create_function(fn, handler, f"{fn.replace('-', ' ')} (shop)")
+    def _previous_names(self, fn: str) -> list[pulumi.Alias] | None:
+        """Until the functions were named after this component they were named `<fn>` alone (a second Shop would
+        have collided): the alias moves the stack's existing shop functions, and with them their children
+        (`LambdaFunction` aliases its children after its own aliases), instead of replacing them. Only the shop
+        with the unprefixed physical names can be that existing one."""
+        return [pulumi.Alias(name=fn)] if not self.args.function_prefix else None
+
+    def _create_functions(self, name: str) -> dict[str, LambdaFunction]:
+        return {fn: self._create_function(name, fn, handler, f"{fn.replace('-', ' ')} (shop)")
                 for fn, handler in HANDLERS.items()}
 
-    def _create_function(self, fn: str, handler: str, description: str) -> LambdaFunction:
+    def _create_function(self, name: str, fn: str, handler: str, description: str) -> LambdaFunction:
         args, lam = self.args, self.args.lambdas
         arns = ShopArns(users_table=self.tables["users"].arn, orders_table=self.tables["orders"].arn,
                         idempotency_table=self.tables["idempotency"].arn, jwt_secret=self.jwt_secret.arn)
@@ -261,7 +272,7 @@ class ShopFunctions(pulumi.ComponentResource):
             if args.network.default_security_group_id is not None:
                 replacement_groups = (args.network.default_security_group_id,)
         return LambdaFunction(
-            fn,
+            f"{name}-{fn}",
             LambdaFunctionArgs(
                 handler=handler,
                 code=code_archive([group]),
@@ -275,6 +286,7 @@ class ShopFunctions(pulumi.ComponentResource):
                 vpc_config=vpc_config,
                 replacement_security_group_ids=replacement_groups,
                 description=description,
+                function_name=f"{args.function_prefix}{fn}",
             ),
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=pulumi.ResourceOptions(parent=self, aliases=self._previous_names(fn)),
         )

@@ -51,6 +51,8 @@ PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
 SHOP_FUNCTIONS = (*HANDLERS, "auth-authorizer")
 ORDER_FUNCTIONS = ("orders-create", "orders-get", "orders-list")
 AUTH_FUNCTIONS = ("auth-register", "auth-token", "auth-authorizer")
+#: The shop's functions are children of `shop-functions`, named after it.
+SHOP_FUNCTIONS_PREFIX = "shop-functions-"
 SERVICES: dict[str, type[BaseModel]] = {
     "inventory": InventorySettings, "product": ProductSettings, "notification": NotificationSettings}
 # AWSLambdaVPCAccessExecutionRole's EC2 actions: what Lambda needs to manage a VPC function's network interfaces.
@@ -97,12 +99,12 @@ def incluster() -> Graph:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 def function(graph: Graph, name: str) -> Resource:
-    return graph.one(FUNCTION, f"{name}-function")
+    return graph.one(FUNCTION, f"{SHOP_FUNCTIONS_PREFIX}{name}-function")
 
 
 def statements(graph: Graph, name: str) -> list[dict[str, Any]]:
     """The function's role policy without the logging statement every function has."""
-    doc = json.loads(graph.one(ROLE_POLICY, f"{name}-policy").inputs["policy"])
+    doc = json.loads(graph.one(ROLE_POLICY, f"{SHOP_FUNCTIONS_PREFIX}{name}-policy").inputs["policy"])
     return [st for st in doc["Statement"] if st.get("Sid") != "WriteOwnLogs"]
 
 
@@ -219,7 +221,7 @@ def test_each_role_allows_exactly_what_its_function_calls(graph: Graph) -> None:
 
 def test_no_shop_policy_uses_a_wildcard_action(graph: Graph) -> None:
     for name in SHOP_FUNCTIONS:
-        doc = json.loads(graph.one(ROLE_POLICY, f"{name}-policy").inputs["policy"])
+        doc = json.loads(graph.one(ROLE_POLICY, f"{SHOP_FUNCTIONS_PREFIX}{name}-policy").inputs["policy"])
         for st in doc["Statement"]:
             assert all("*" not in action for action in st["Action"]), f"{name}: {st}"
 
