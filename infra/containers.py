@@ -33,6 +33,7 @@ import pulumi_docker_build as docker_build
 from infra.config import PROJECT_DIR
 from infra.kube import image_ref
 
+DOCKERFILE = "Dockerfile"
 #: The nodes' architecture (`nodeArchitecture`) as a build platform.
 PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 #: Paths Python writes beside the sources when the twin or the tests run them; never part of an image
@@ -46,10 +47,16 @@ MAX_TAG_LENGTH = 128
 
 # --- Pure helpers -----------------------------------------------------------------------------------------
 
+def service_images(services_dir: Path = PROJECT_DIR / "services") -> tuple[str, ...]:
+    """The services there are images of: every `services/<name>/Dockerfile` (the Dockerfiles are the one list;
+    the platform makes a repository for each, and the shop and the canary pick theirs from it)."""
+    return tuple(sorted(p.parent.name for p in services_dir.glob(f"*/{DOCKERFILE}")))
+
+
 def dockerfile_path(service: str) -> str:
     """Relative to the project directory (where `pulumi up` runs the provider): an absolute path would differ per
     machine, change the Image's inputs, and rebuild an unchanged tree under the same (immutable) tag."""
-    return f"services/{service}/Dockerfile"
+    return f"services/{service}/{DOCKERFILE}"
 
 
 def _instructions(text: str) -> Iterator[str]:

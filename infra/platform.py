@@ -19,7 +19,8 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
-from infra.config import PROJECT, PROJECT_DIR
+from infra.config import PROJECT
+from infra.containers import service_images
 from infra.facts import ClusterFacts, PlatformFacts, PrivateNetwork
 from infra.iam import assume_role_policy
 from infra.kube import k8s_opts
@@ -40,11 +41,6 @@ NODE_POLICIES = {
 }
 CLUSTER_ADMIN_POLICY = "arn:aws:eks::aws:cluster-access-policy/AmazonEKSClusterAdminPolicy"
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator")
-
-
-def service_images(services_dir: Any = PROJECT_DIR / "services") -> tuple[str, ...]:
-    """Every service with a Dockerfile gets an image repository (the Dockerfiles are the one list)."""
-    return tuple(sorted(p.parent.name for p in services_dir.glob("*/Dockerfile")))
 
 
 # --- Pure helpers -----------------------------------------------------------------------------------------

@@ -8,13 +8,13 @@ import json
 import pytest
 
 from infra.config import project_schema
+from infra.containers import service_images
 from infra.platform import (
     CLUSTER_ADMIN_POLICY,
     ISTIO_CHARTS,
     ami_type,
     gateway_release_name,
     kubeconfig_document,
-    service_images,
     subnet_plan,
 )
 from mesh.gateway import IngressSettings
