@@ -105,3 +105,24 @@ def test_a_second_shop_collides_with_nothing() -> None:
     assert "serverless-mesh-dev-shop2-orders-create" in physical
     namespaces = [json.dumps(r.inputs["metadata"]["name"]) for r in graph.of_type("kubernetes:core/v1:Namespace")]
     assert len(namespaces) == len(set(namespaces))
+
+
+def test_a_kubernetes_component_built_without_the_platforms_provider_fails() -> None:
+    from infra.canary import CanaryApp
+    from infra.wiring import canary_args
+
+    def program() -> None:
+        cfg, _ = config.load()
+        platform = Platform("platform", platform_args(cfg))
+        images = deployment_images("containers", cfg, platform)
+        CanaryApp("canary", canary_args(cfg, platform.facts.cluster, images))  # no platform.in_cluster()
+
+    with pytest.raises(Exception, match="no Kubernetes provider"):
+        capture(program, config.stack_config_values("dev", secrets=TEST_SECRETS), stack="dev")
+
+
+def test_every_kubernetes_resource_is_bound_to_the_platforms_provider(dev_graph: Graph) -> None:
+    provider = dev_graph.one("pulumi:providers:kubernetes")
+    for r in dev_graph.resources:
+        if r.custom and r.type.startswith("kubernetes:"):
+            assert r.provider and r.provider.startswith(provider.urn), r.urn
