@@ -67,7 +67,7 @@ class CanaryApp(pulumi.ComponentResource):
 
     def _custom_resource(self, resource_name: str, manifest: Manifest,
                          depends_on: list[pulumi.Resource] | None = None) -> k8s.apiextensions.CustomResource:
-        # depends_on the Istio releases: the CRDs exist before the first `up` creates these (see infra.platform.Istio).
+        # depends_on the Istio releases: the CRDs exist before the first `up` creates these (see infra.istio.Istio).
         return k8s.apiextensions.CustomResource(
             resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
             metadata=manifest["metadata"], spec=manifest["spec"],
