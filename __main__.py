@@ -21,69 +21,34 @@ with a message naming the key. Exports every URL and name a user needs (`pulumi 
 
 import pulumi
 
-from infra import config, openapi
-from infra.api import HttpApi, HttpApiArgs
-from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
-from infra.containers import deployment_images
-from infra.images import ImagePipeline, ImagePipelineArgs
+from infra import config, openapi, wiring
+from infra.api import HttpApi
+from infra.canary import CanaryApp
+from infra.images import ImagePipeline
 from infra.layers import DEPS, dependency_layer
-from infra.platform import Platform, platform_args
-from infra.shop import Shop, shop_args
-from infra.todos import TodosApi, TodosApiArgs
+from infra.platform import Platform
+from infra.shop import Shop
+from infra.todos import TodosApi
 
 cfg, secrets = config.load()
 
 deps_layer = dependency_layer("deps", DEPS, description="Powertools, pydantic, PyJWT, requests for the API functions")
+shared_layers = (deps_layer.arn,)  # type: ignore[attr-defined]
 
-todos = TodosApi("todos", TodosApiArgs(
-    memory_mb=cfg.lambda_memory_mb,
-    timeout_seconds=cfg.lambda_timeout_seconds,
-    log_retention_days=cfg.log_retention_days,
-    protect_data=cfg.protect_data,
-    layers=(deps_layer.arn,),  # type: ignore[attr-defined]
-))
+todos = TodosApi("todos", wiring.todos_args(cfg, layers=shared_layers))
+images = ImagePipeline("images", wiring.images_args(cfg, layers=shared_layers))
 
-images = ImagePipeline("images", ImagePipelineArgs(
-    memory_mb=cfg.image_memory_mb,
-    timeout_seconds=cfg.image_timeout_seconds,
-    max_bytes=cfg.image_max_bytes,
-    max_pixels=cfg.image_max_pixels,
-    versioning=cfg.image_bucket_versioning,
-    max_retries=cfg.image_max_retries,
-    max_event_age_seconds=cfg.image_max_event_age_seconds,
-    protect_data=cfg.protect_data,
-    log_retention_days=cfg.log_retention_days,
-    layers=(deps_layer.arn,),  # type: ignore[attr-defined]
-))
-
-platform = Platform("platform", platform_args(cfg))
+platform = Platform("platform", wiring.platform_args(cfg))
 # Built and pushed in this update (or prebuilt ones from imageRegistry): what each Deployment pulls.
-containers = deployment_images("containers", cfg, platform)
+containers = wiring.deployment_images("containers", cfg, platform)
 
-shop = Shop("shop", shop_args(cfg, secrets, platform, containers,
-                              layers=(deps_layer.arn,)))  # type: ignore[attr-defined]
+# Components with children in the cluster get the platform's Kubernetes provider through their options.
+shop = Shop("shop", wiring.shop_args(cfg, secrets, platform.facts, containers, layers=shared_layers),
+            platform.in_cluster())
 
-api = HttpApi("api", HttpApiArgs(
-    spec=openapi.load_spec(),
-    functions={**todos.functions, **shop.functions},
-    authorizer=shop.authorizer,
-    authorizer_cache_seconds=cfg.authorizer_cache_seconds,
-    throttle_rate_limit=cfg.api_throttle_rate_limit,
-    throttle_burst_limit=cfg.api_throttle_burst_limit,
-))
-
-canary = CanaryApp("canary", CanaryAppArgs(
-    settings=canary_settings(cfg, platform.args.ingress),
-    provider=platform.provider,
-    stable_image=containers["myapp-v1"],
-    canary_image=containers["myapp-v2"],
-    stable_tag=cfg.app_v1_tag,
-    canary_tag=cfg.app_v2_tag,
-    stable_replicas=cfg.v1_replicas,
-    canary_replicas=cfg.v2_replicas,
-    canary_fault_percent=cfg.app_v2_fault_percent,
-    mesh_ready=tuple(platform.mesh_ready),
-))
+api = HttpApi("api", wiring.api_args(cfg, openapi.load_spec(), {**todos.functions, **shop.functions},
+                                     authorizer=shop.authorizer))
+canary = CanaryApp("canary", wiring.canary_args(cfg, platform.facts.cluster, containers), platform.in_cluster())
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("todosTableName", todos.table_name)

@@ -4,8 +4,9 @@
     .venv/bin/python bench/coldstart.py [--runs 15] [--only todos] [--compare /path/to/other/checkout]
     .venv/bin/python bench/coldstart.py --importtime [--top 25]      # one `python -X importtime` per module
 
-The handler list is the program's own: `infra.todos.HANDLERS`, `infra.images.HANDLER`, `infra.shop.HANDLERS` and
-`infra.shop.AUTHORIZER_HANDLER`. Each sample is a new interpreter that imports the handler's module (timed), then
+The handler list is the program's own: `infra.todos.HANDLERS`, `infra.images.HANDLER`,
+`infra.shop_functions.HANDLERS` and `infra.shop_functions.AUTHORIZER_HANDLER`. Each sample is a new interpreter that
+imports the handler's module (timed), then
 calls the handler once (timed) with a realistic event against a moto server this script starts on 127.0.0.1:
 API Gateway v1 proxy events from `tests/support/events.py`, the S3 put and REQUEST-authorizer events of
 `tests/events/`, with fresh data per sample (a new todo, a new upload, a new username, a new Idempotency-Key) so
@@ -43,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from infra import images as images_infra  # noqa: E402
-from infra import shop as shop_infra  # noqa: E402
+from infra import shop_functions as shop_infra  # noqa: E402
 from infra import todos as todos_infra  # noqa: E402
 from infra.tables import IDEMPOTENCY, IMAGE_METADATA, ORDERS, TODOS, USERS  # noqa: E402
 

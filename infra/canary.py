@@ -16,23 +16,10 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from infra.config import StackConfig
 from infra.containers import ContainerImage
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
-from mesh.canary import CanarySettings, RetrySettings, destination_rule, peer_authentication, virtual_service
+from mesh.canary import CanarySettings, destination_rule, peer_authentication, virtual_service
 from mesh.common import Manifest
-from mesh.gateway import IngressSettings
-
-
-def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySettings:
-    """The stack config as the mesh builders' settings (the only place `canaryWeight` enters the mesh)."""
-    return CanarySettings(
-        canary_weight=cfg.canary_weight,
-        retire_stable=cfg.retire_stable,
-        retries=RetrySettings(attempts=cfg.mesh_retry_attempts, per_try_timeout=cfg.mesh_per_try_timeout),
-        timeout=cfg.mesh_timeout,
-        gateways=(ingress.ref,),
-    )
 
 
 def canary_fault_env(settings: CanarySettings, version: str, fault_percent: int) -> dict[str, str]:
@@ -45,7 +32,6 @@ def canary_fault_env(settings: CanarySettings, version: str, fault_percent: int)
 @dataclass(frozen=True, kw_only=True)
 class CanaryAppArgs:
     settings: CanarySettings
-    provider: pulumi.ProviderResource
     stable_image: ContainerImage
     """What v1 runs: its pushed image by digest (or a prebuilt `<imageRegistry>/myapp:<tag>`)."""
     canary_image: ContainerImage
@@ -62,6 +48,8 @@ class CanaryAppArgs:
 
 
 class CanaryApp(pulumi.ComponentResource):
+    """myapp's versions, Service and Istio resources; the Kubernetes provider comes through `opts.providers`."""
+
     namespace: pulumi.Output[str]
     service_name: pulumi.Output[str]
 
@@ -71,10 +59,10 @@ class CanaryApp(pulumi.ComponentResource):
         settings = args.settings
         self.ns = k8s.core.v1.Namespace(
             f"{name}-ns", metadata={"name": settings.namespace, "labels": dict(ISTIO_INJECTION)},
-            opts=k8s_opts(args.provider, self, args.mesh_ready))
+            opts=k8s_opts(self, args.mesh_ready))
         self.service_account = k8s.core.v1.ServiceAccount(
             f"{name}-sa", metadata={"name": settings.app, "namespace": settings.namespace},
-            automount_service_account_token=False, opts=k8s_opts(args.provider, self, [self.ns]))
+            automount_service_account_token=False, opts=k8s_opts(self, [self.ns]))
         self.peer_authentication = self._custom_resource(f"{name}-mtls", peer_authentication(settings.namespace))
         self.deployments = self._create_deployments(name)
         self.service = self._create_service(name)
@@ -88,11 +76,11 @@ class CanaryApp(pulumi.ComponentResource):
 
     def _custom_resource(self, resource_name: str, manifest: Manifest,
                          depends_on: list[pulumi.Resource] | None = None) -> k8s.apiextensions.CustomResource:
-        # depends_on the Istio releases: the CRDs exist before the first `up` creates these (see infra.platform.Istio).
+        # depends_on the Istio releases: the CRDs exist before the first `up` creates these (see infra.istio.Istio).
         return k8s.apiextensions.CustomResource(
             resource_name, api_version=manifest["apiVersion"], kind=manifest["kind"],
             metadata=manifest["metadata"], spec=manifest["spec"],
-            opts=k8s_opts(self.args.provider, self, [*self.args.mesh_ready, self.ns, *(depends_on or [])]))
+            opts=k8s_opts(self, [*self.args.mesh_ready, self.ns, *(depends_on or [])]))
 
     def _create_deployments(self, name: str) -> dict[str, k8s.apps.v1.Deployment]:
         args, settings = self.args, self.args.settings
@@ -119,7 +107,7 @@ class CanaryApp(pulumi.ComponentResource):
                 spec=deployment_spec(labels=labels, replicas=replicas, container=container,
                                      service_account=settings.app),
                 # After its image is pushed: a pod created earlier would sit in ImagePullBackOff.
-                opts=k8s_opts(args.provider, self, [self.ns, self.service_account, *image.depends_on]),
+                opts=k8s_opts(self, [self.ns, self.service_account, *image.depends_on]),
             )
         return deployments
 
@@ -137,5 +125,5 @@ class CanaryApp(pulumi.ComponentResource):
                 "ports": [{"name": "http", "port": settings.service_port, "targetPort": settings.target_port,
                            "protocol": "TCP", "appProtocol": "http"}],
             },
-            opts=k8s_opts(self.args.provider, self, [self.ns]),
+            opts=k8s_opts(self, [self.ns]),
         )

@@ -23,15 +23,15 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from pydantic_core import PydanticCustomError
 
+from infra.limits import LOG_RETENTION_DAYS, is_graviton
+from mesh.durations import parse_duration
+
 PROJECT = "serverless-mesh"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-# CloudWatch Logs accepts only these retention periods (PutRetentionPolicy).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-                      2922, 3288, 3653)
-# Istio durations: a positive number with a unit, as Envoy's protobuf Duration accepts them.
-_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>ms|s|m|h)$")
-_DURATION_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+# The durations a setting may hold: one positive number with one unit (a subset of what Istio parses, so every
+# accepted value reads the same in config and in the mesh; `mesh.durations` is the one parser).
+_DURATION = re.compile(r"^\d+(?:\.\d+)?(?:ms|s|m|h)$")
 # At most 115 characters: a built image is tagged `<tag>-<12 hex>` (infra/containers.py), within Docker's 128.
 _IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,114}$")
 
@@ -44,11 +44,10 @@ class ConfigError(ValueError):
 
 
 def duration_seconds(value: str) -> float:
-    """Seconds in an Istio duration such as `500ms` or `2s`."""
-    match = _DURATION.match(value)
-    if not match:
+    """Seconds in a setting's duration such as `500ms` or `2s`."""
+    if not _DURATION.match(value):
         raise ValueError(f"not a duration: {value!r}")
-    return float(match["n"]) * _DURATION_SECONDS[match["unit"]]
+    return parse_duration(value)
 
 
 def _duration(value: str) -> str:
@@ -246,7 +245,7 @@ def _check_rules(cfg: StackConfig) -> None:
     if not cfg.node_min_size <= cfg.node_desired_size <= cfg.node_max_size:
         raise ConfigError(f"{PROJECT}:nodeDesiredSize ({cfg.node_desired_size}) must lie between {PROJECT}:nodeMinSize "
                           f"({cfg.node_min_size}) and {PROJECT}:nodeMaxSize ({cfg.node_max_size})")
-    if cfg.node_architecture == "arm64" and not re.match(r"^[a-z]+\d+g[a-z]*\.", cfg.node_instance_type):
+    if cfg.node_architecture == "arm64" and not is_graviton(cfg.node_instance_type):
         raise ConfigError(f"{PROJECT}:nodeInstanceType ({cfg.node_instance_type!r}) is not a Graviton (arm64) type, "
                           f"but {PROJECT}:nodeArchitecture is arm64")
     _check_retirement(cfg)

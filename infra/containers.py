@@ -30,10 +30,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_docker_build as docker_build
 
-from infra.config import PROJECT_DIR, StackConfig
+from infra.config import PROJECT_DIR
 from infra.kube import image_ref
-from infra.platform import Platform
 
+DOCKERFILE = "Dockerfile"
 #: The nodes' architecture (`nodeArchitecture`) as a build platform.
 PLATFORMS = {"arm64": "linux/arm64", "x86_64": "linux/amd64"}
 #: Paths Python writes beside the sources when the twin or the tests run them; never part of an image
@@ -47,10 +47,16 @@ MAX_TAG_LENGTH = 128
 
 # --- Pure helpers -----------------------------------------------------------------------------------------
 
+def service_images(services_dir: Path = PROJECT_DIR / "services") -> tuple[str, ...]:
+    """The services there are images of: every `services/<name>/Dockerfile` (the Dockerfiles are the one list;
+    the platform makes a repository for each, and the shop and the canary pick theirs from it)."""
+    return tuple(sorted(p.parent.name for p in services_dir.glob(f"*/{DOCKERFILE}")))
+
+
 def dockerfile_path(service: str) -> str:
     """Relative to the project directory (where `pulumi up` runs the provider): an absolute path would differ per
     machine, change the Image's inputs, and rebuild an unchanged tree under the same (immutable) tag."""
-    return f"services/{service}/Dockerfile"
+    return f"services/{service}/{DOCKERFILE}"
 
 
 def _instructions(text: str) -> Iterator[str]:
@@ -228,38 +234,3 @@ def ecr_credentials(repository: aws.ecr.Repository) -> RegistryCredentials:
     token = aws.ecr.get_authorization_token_output(registry_id=repository.registry_id)
     return RegistryCredentials(address=repository.repository_url.apply(registry_host),
                                username=token.user_name, password=pulumi.Output.secret(token.password))
-
-
-def image_versions(cfg: StackConfig, services: tuple[str, ...]) -> dict[str, tuple[str, str]]:
-    """Child key -> (service, version): one image per version tag.
-
-    myapp v1 and v2 are the same code (services/myapp) told apart by VERSION; each version tag still gets its own
-    Image, so `appV1Tag`/`appV2Tag` each name a pushed tag (`<appV1Tag>-<hash>`), and changing one (a promotion)
-    builds and rolls only that version. One Image with both tags would re-push the unchanged version's tag when the
-    other changes, which an IMMUTABLE repository refuses once the rebuild's digest differs. Both are built from this
-    checkout: a code change rolls both versions (the canary splits traffic between versions of config, not of code).
-    The other services are tagged `servicesTag`.
-    """
-    versions = {"myapp-v1": ("myapp", cfg.app_v1_tag), "myapp-v2": ("myapp", cfg.app_v2_tag)}
-    versions.update({svc: (svc, cfg.services_tag) for svc in services if svc != "myapp"})
-    return versions
-
-
-def deployment_images(name: str, cfg: StackConfig, platform: Platform) -> dict[str, ContainerImage]:
-    """What each Deployment runs (keys of `image_versions`): built and pushed here, or prebuilt from
-    `imageRegistry` (`<imageRegistry>/<service>:<tag>`, nothing built)."""
-    versions = {key: (svc, version) for key, (svc, version) in image_versions(cfg, platform.args.images).items()
-                if svc in platform.args.images}
-    if cfg.image_registry or not versions:
-        return {key: ContainerImage(ref=image_ref(platform.image_repository(svc), version))
-                for key, (svc, version) in versions.items()}
-    repositories = platform.repositories
-    first = repositories[sorted(repositories)[0]]
-    images = ServiceImages(name, ServiceImagesArgs(
-        builds={key: ImageBuild(service=svc, repository=repositories[svc].repository_url, version=version)
-                for key, (svc, version) in versions.items()},
-        platform=PLATFORMS[cfg.node_architecture],
-        # Every repository of the stack is in the account's one registry: one token serves them all.
-        registry=ecr_credentials(first),
-    ))
-    return images.images

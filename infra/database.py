@@ -17,6 +17,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.facts import PrivateNetwork
 from infra.kube import k8s_opts, pod_security_context, resources, restricted_security_context
 from mesh.common import SECURITY_API, Manifest, manifest, spiffe_principal
 
@@ -34,24 +35,9 @@ SECRET_PASSWORD_KEY = "password"
 
 
 @dataclass(frozen=True, kw_only=True)
-class PrivateNetwork:
-    """The platform's VPC, as the shop's AWS resources need it."""
-
-    vpc_id: pulumi.Input[str]
-    cidr: str
-    private_subnet_ids: Sequence[pulumi.Input[str]]
-    private_route_table_ids: Sequence[pulumi.Input[str]]
-    node_security_group_id: pulumi.Input[str]
-    """The security group of the cluster's nodes (and so of its pods, under the VPC CNI)."""
-    default_security_group_id: pulumi.Input[str] | None = None
-    """The VPC's default group: where a VPC function's ENIs are moved before the function is deleted."""
-
-
-@dataclass(frozen=True, kw_only=True)
 class InCluster:
     """Where an in-cluster server runs and who may reach it."""
 
-    provider: pulumi.ProviderResource
     namespace: str
     credentials_secret: str
     """Name of the Secret (in `namespace`) holding `username` and `password`."""
@@ -187,7 +173,7 @@ class Database(pulumi.ComponentResource):
     def _create_in_cluster(self, name: str) -> pulumi.Output[str]:
         cluster = self.args.cluster
         if cluster is None:
-            raise ValueError("databaseMode incluster needs the cluster (provider and namespace)")
+            raise ValueError("databaseMode incluster needs the cluster (namespace and credentials)")
         labels = {"app": POSTGRES_APP}
         self.service = k8s.core.v1.Service(
             f"{name}-service",
@@ -198,19 +184,19 @@ class Database(pulumi.ComponentResource):
                 # `tcp-` tells Istio this is opaque TCP (PostgreSQL's protocol), not HTTP.
                 "ports": [{"name": "tcp-postgres", "port": DB_PORT, "targetPort": DB_PORT, "protocol": "TCP"}],
             },
-            opts=k8s_opts(cluster.provider, self, cluster.depends_on),
+            opts=k8s_opts(self, cluster.depends_on),
         )
         self.stateful_set = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
             metadata={"name": POSTGRES_APP, "namespace": cluster.namespace, "labels": labels},
             spec=self._stateful_set_spec(cluster, labels),
-            opts=k8s_opts(cluster.provider, self, [*cluster.depends_on, *cluster.storage_ready, self.service]),
+            opts=k8s_opts(self, [*cluster.depends_on, *cluster.storage_ready, self.service]),
         )
         policy = postgres_authorization_policy(cluster.namespace, cluster.clients, cluster.trust_domain)
         # depends_on Istio (in cluster.depends_on): the AuthorizationPolicy CRD must exist first.
         self.policy = k8s.apiextensions.CustomResource(
             f"{name}-allow", api_version=policy["apiVersion"], kind=policy["kind"], metadata=policy["metadata"],
-            spec=policy["spec"], opts=k8s_opts(cluster.provider, self, cluster.depends_on))
+            spec=policy["spec"], opts=k8s_opts(self, cluster.depends_on))
         self.ready = [self.stateful_set, self.policy]
         return pulumi.Output.from_input(postgres_host(cluster.namespace))
 

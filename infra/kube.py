@@ -15,17 +15,28 @@ import pulumi
 #: The UID/GID every service image runs as (`useradd --uid 10001` in each services/<name>/Dockerfile).
 APP_UID = 10001
 
+#: Any type of the kubernetes package: what `Resource.get_provider` looks a package's provider up by.
+KUBERNETES_TYPE = "kubernetes:core/v1:Namespace"
+
 #: Sidecar injection for a namespace (istiod's mutating webhook matches this label).
 ISTIO_INJECTION = {"istio-injection": "enabled"}
 
 
 def k8s_opts(
-    provider: pulumi.ProviderResource,
     parent: pulumi.Resource,
     depends_on: Sequence[pulumi.Resource] = (),
     **extra: Any,
 ) -> pulumi.ResourceOptions:
-    """Options for a Kubernetes child: always the explicit provider, never an ambient kubeconfig."""
+    """Options for a Kubernetes child: the provider its component was given through `opts`, bound explicitly.
+
+    Components receive the Kubernetes provider as `ResourceOptions(providers=[...])` and pass it to their children by
+    `parent=self`; naming it again here binds each resource to it even if a parent in between had none, and a
+    component built without one fails now instead of deploying with whatever kubeconfig is ambient.
+    """
+    provider = parent.get_provider(KUBERNETES_TYPE)
+    if provider is None:
+        raise ValueError(f"{parent.pulumi_resource_name}: no Kubernetes provider in its options; pass "
+                         "ResourceOptions(providers=[platform.provider]) to the component")
     return pulumi.ResourceOptions(provider=provider, parent=parent, depends_on=list(depends_on), **extra)
 
 

@@ -15,25 +15,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from infra.iam import assume_role_policy, policy_document, statement
+
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
-
-
-def assume_role_policy(service: str = "lambda.amazonaws.com") -> str:
-    return pulumi.Output.json_dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    })  # type: ignore[return-value]
-
-
-def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None) -> dict[str, Any]:
-    """One Allow statement; actions are listed explicitly, never with wildcards."""
-    if not actions or any("*" in a for a in actions):
-        raise ValueError(f"IAM actions must be explicit, got {list(actions)}")
-    st: dict[str, Any] = {"Effect": "Allow", "Action": sorted(actions), "Resource": list(resources)}
-    if sid:
-        st["Sid"] = sid
-    return st
 
 
 def physical_name(name: str) -> str:
@@ -70,6 +55,15 @@ class LambdaFunctionArgs:
     replacement_security_group_ids: Sequence[pulumi.Input[str]] = ()
     """For a VPC function: the groups Lambda moves its ENIs to just before the function is deleted (see below)."""
     description: str = ""
+    function_name: str = ""
+    """The function's own name: its physical name is `<project>-<stack>-<function_name>` (empty: the component's
+    name). Set when the component's name carries its parent's prefix but the deployed function keeps its name."""
+
+
+def previous_names(opts: pulumi.ResourceOptions | None) -> tuple[str, ...]:
+    """The names a component was known by (its `Alias(name=...)` options): its children were named after them."""
+    return tuple(alias.name for alias in (opts.aliases if opts and opts.aliases else ())
+                 if isinstance(alias, pulumi.Alias) and isinstance(alias.name, str))
 
 
 class LambdaFunction(pulumi.ComponentResource):
@@ -80,10 +74,12 @@ class LambdaFunction(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: LambdaFunctionArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mesh:functions:LambdaFunction", name, None, opts)
-        check_environment(name, args.environment, args.env_contract)
-        fn_name = physical_name(name)
+        own_name = args.function_name or name
+        check_environment(own_name, args.environment, args.env_contract)
+        fn_name = physical_name(own_name)
+        self._previous_names = previous_names(opts)
         self.log_group = self._create_log_group(name, fn_name, args)
-        self.role, self.policy = self._create_role(name, args)
+        self.role, self.policy = self._create_role(name, own_name, args)
         self.function = self._create_function(name, fn_name, args)
         self.function_name = self.function.name
         self.arn = self.function.arn
@@ -91,28 +87,35 @@ class LambdaFunction(pulumi.ComponentResource):
         self.role_arn = self.role.arn
         self.register_outputs({"function_name": self.function_name, "arn": self.arn})
 
+    def _child_opts(self, role: str, **extra: Any) -> pulumi.ResourceOptions:
+        """`parent=self`, and when the component was renamed, its children's old names (`<old name>-<role>`) as
+        aliases: the engine moves them in the state instead of replacing the role, log group and function."""
+        aliases = [pulumi.Alias(name=f"{old}-{role}") for old in self._previous_names] or None
+        return pulumi.ResourceOptions(parent=self, aliases=aliases, **extra)
+
     def _create_log_group(self, name: str, fn_name: str, args: LambdaFunctionArgs) -> aws.cloudwatch.LogGroup:
         return aws.cloudwatch.LogGroup(
             f"{name}-logs",
             name=f"/aws/lambda/{fn_name}",
             retention_in_days=args.log_retention_days,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._child_opts("logs"),
         )
 
-    def _create_role(self, name: str, args: LambdaFunctionArgs) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
+    def _create_role(self, name: str, own_name: str,
+                     args: LambdaFunctionArgs) -> tuple[aws.iam.Role, aws.iam.RolePolicy]:
         role = aws.iam.Role(
             f"{name}-role",
             assume_role_policy=assume_role_policy(),
-            description=f"Runs the {name} function",
-            opts=pulumi.ResourceOptions(parent=self),
+            description=f"Runs the {own_name} function",
+            opts=self._child_opts("role"),
         )
         logging = statement(["logs:CreateLogStream", "logs:PutLogEvents"],
                             [self.log_group.arn.apply(lambda arn: f"{arn}:*")], sid="WriteOwnLogs")
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.json_dumps({"Version": "2012-10-17", "Statement": [logging, *args.statements]}),
-            opts=pulumi.ResourceOptions(parent=self),
+            policy=pulumi.Output.json_dumps(policy_document([logging, *args.statements])),
+            opts=self._child_opts("policy"),
         )
         return role, policy
 
@@ -136,7 +139,7 @@ class LambdaFunction(pulumi.ComponentResource):
             # execution role (CreateFunction fails or the function stays Pending without the ENI rights), and a
             # function's first invocation needs its log rights. Depending on the policy also orders `destroy`: the
             # function goes first, while its role can still delete (and on destroy re-home) its ENIs.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group, self.role, self.policy]),
+            opts=self._child_opts("function", depends_on=[self.log_group, self.role, self.policy]),
         )
 
     @staticmethod

@@ -10,13 +10,13 @@ stack only names its class (`storageClassName`).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_kubernetes as k8s
 
+from infra.iam import irsa_trust_policy
 from infra.kube import k8s_opts
 
 EBS_CSI_ADDON = "aws-ebs-csi-driver"
@@ -26,23 +26,6 @@ EBS_CSI_NAMESPACE = "kube-system"
 EBS_CSI_SERVICE_ACCOUNT = "ebs-csi-controller-sa"
 EBS_CSI_PROVISIONER = "ebs.csi.aws.com"
 STORAGE_CLASS = "gp3"
-
-
-def irsa_trust_policy(oidc_provider_arn: str, issuer_url: str, namespace: str, service_account: str) -> str:
-    """A role only `namespace/service_account` of this cluster can assume, with a token minted for STS."""
-    issuer = issuer_url.removeprefix("https://")
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Federated": oidc_provider_arn},
-            "Action": "sts:AssumeRoleWithWebIdentity",
-            "Condition": {"StringEquals": {
-                f"{issuer}:aud": "sts.amazonaws.com",
-                f"{issuer}:sub": f"system:serviceaccount:{namespace}:{service_account}",
-            }},
-        }],
-    })
 
 
 def storage_class_parameters() -> dict[str, str]:
@@ -57,7 +40,6 @@ class BlockStorageArgs:
     """The cluster's version: the add-on version is EKS's default for it."""
     oidc_provider_arn: pulumi.Input[str]
     oidc_issuer: pulumi.Input[str]
-    provider: pulumi.ProviderResource
     nodes: pulumi.Resource
     """The node group: the add-on only becomes ACTIVE once its controller pods are scheduled."""
     protect_data: bool = False
@@ -121,6 +103,6 @@ class BlockStorage(pulumi.ComponentResource):
             volume_binding_mode="WaitForFirstConsumer",
             reclaim_policy="Retain" if self.args.protect_data else "Delete",
             allow_volume_expansion=True,
-            opts=k8s_opts(self.args.provider, self),
+            opts=k8s_opts(self),
         )
 

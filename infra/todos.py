@@ -49,8 +49,9 @@ class TodosApi(pulumi.ComponentResource):
         code = code_archive(["todos"])
         functions = {}
         for fn_name, entry in HANDLERS.items():
+            # `<name>-<operation>`: "todos-list" for the stack's TodosApi, as before the rule was written down.
             functions[fn_name] = LambdaFunction(
-                fn_name,
+                f"{name}-{fn_name.removeprefix('todos-')}",
                 LambdaFunctionArgs(
                     handler=f"functions.todos.handlers.{entry}",
                     code=code,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from infra.limits import LOG_RETENTION_DAYS
 from sim.rules.core import CloudRejection, rule
 
-LOG_RETENTION = {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                 3288, 3653}
+LOG_RETENTION = frozenset(LOG_RETENTION_DAYS)
 
 
 @rule("aws:cloudwatch/logGroup:LogGroup")

@@ -6,13 +6,13 @@ import ipaddress
 import re
 from typing import Any
 
+from infra.limits import is_graviton
 from sim.rules.core import CloudRejection, rule, whole
 
 _IAM_PRINCIPAL = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:(role|user)/[\w+=,.@/-]+$")
 EKS_LOG_TYPES = {"api", "audit", "authenticator", "controllerManager", "scheduler"}
 EKS_AMI_TYPES = {"AL2023_ARM_64_STANDARD", "AL2023_x86_64_STANDARD", "AL2023_ARM_64_NVIDIA", "AL2023_x86_64_NVIDIA",
                  "AL2023_x86_64_NEURON", "BOTTLEROCKET_ARM_64", "BOTTLEROCKET_x86_64", "CUSTOM"}
-_GRAVITON = re.compile(r"^[a-z]+\d+g[a-z]*\.")
 
 
 @rule("aws:eks/cluster:Cluster")
@@ -41,7 +41,7 @@ def _eks_node_group(inputs: dict[str, Any]) -> None:
     if not types:
         raise CloudRejection("instanceTypes is empty")
     for instance_type in types:
-        arm = bool(_GRAVITON.match(instance_type))
+        arm = is_graviton(instance_type)
         if ami != "CUSTOM" and arm != ("ARM_64" in str(ami)):
             raise CloudRejection(f"instance type {instance_type} ({'arm64' if arm else 'x86_64'}) "
                                  f"cannot boot amiType {ami}")

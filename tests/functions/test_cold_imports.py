@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from infra import images as images_infra
-from infra import shop as shop_infra
+from infra import shop_functions as shop_infra
 from infra import todos as todos_infra
 
 ROOT = Path(__file__).resolve().parents[2]

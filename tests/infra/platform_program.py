@@ -8,11 +8,10 @@ from typing import Any
 
 import pulumi
 
-from infra import config
-from infra.canary import CanaryApp, CanaryAppArgs, canary_settings
+from infra import config, wiring
+from infra.canary import CanaryApp
 from infra.config import stack_config_values
-from infra.containers import deployment_images
-from infra.platform import Platform, platform_args
+from infra.platform import Platform
 from sim.capture import Graph, Resource, capture
 from tests.infra.conftest import TEST_SECRETS
 
@@ -30,19 +29,9 @@ ISTIO_TYPES = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY, PEER_AUTHENTICATION)
 
 def mesh_program() -> None:
     cfg, _ = config.load()
-    platform = Platform("platform", platform_args(cfg))
-    images = deployment_images("containers", cfg, platform)
-    CanaryApp("canary", CanaryAppArgs(
-        settings=canary_settings(cfg, platform.args.ingress),
-        provider=platform.provider,
-        stable_image=images["myapp-v1"],
-        canary_image=images["myapp-v2"],
-        stable_tag=cfg.app_v1_tag,
-        canary_tag=cfg.app_v2_tag,
-        stable_replicas=cfg.v1_replicas,
-        canary_replicas=cfg.v2_replicas,
-        mesh_ready=tuple(platform.mesh_ready),
-    ))
+    platform = Platform("platform", wiring.platform_args(cfg))
+    images = wiring.deployment_images("containers", cfg, platform)
+    CanaryApp("canary", wiring.canary_args(cfg, platform.facts.cluster, images), platform.in_cluster())
     pulumi.export("kubeconfigIsSecret", pulumi.Output.from_input(platform.kubeconfig).is_secret())
 
 

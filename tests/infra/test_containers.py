@@ -21,8 +21,8 @@ from infra.containers import (
     content_tag,
     dockerfile_path,
     dockerfile_sources,
+    service_images,
 )
-from infra.platform import service_images
 from sim.capture import Graph, Resource, capture
 from sim.rules import CloudRejection, check
 from tests.infra.conftest import TEST_SECRETS, run_main

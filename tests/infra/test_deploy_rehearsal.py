@@ -85,8 +85,9 @@ def test_every_function_comes_after_its_roles_policies_and_vpc_functions_exist(d
     roles = {r.outputs["arn"]: r for r in dev_graph.of_type("aws:iam/role:Role")}
     policies = [r for r in dev_graph.resources if r.type in POLICY_TYPES]
     vpc_functions = [f for f in dev_graph.of_type(FUNCTION) if (f.inputs.get("vpcConfig") or {}).get("subnetIds")]
-    assert {f.name for f in vpc_functions} == {"orders-create-function", "orders-get-function",
-                                               "orders-list-function"}
+    assert {f.name for f in vpc_functions} == {"shop-functions-orders-create-function",
+                                               "shop-functions-orders-get-function",
+                                               "shop-functions-orders-list-function"}
     for function in dev_graph.of_type(FUNCTION):
         role = roles[function.inputs["role"]]
         own = [p for p in policies if p.inputs.get("role") in (role.id, role.outputs.get("name"))]
@@ -109,7 +110,7 @@ def test_vpc_functions_move_their_enis_to_the_vpcs_default_group_before_deletion
 def test_the_mock_refuses_replacement_groups_without_the_flag_or_the_vpc(dev_graph: Graph) -> None:
     from sim.rules import CloudRejection, check
 
-    function = dev_graph.one(FUNCTION, "orders-create-function")
+    function = dev_graph.one(FUNCTION, "shop-functions-orders-create-function")
     check(function.type, function.name, function.inputs)
     with pytest.raises(CloudRejection, match="requires replaceSecurityGroupsOnDestroy"):
         check(function.type, function.name, {**function.inputs, "replaceSecurityGroupsOnDestroy": False})

@@ -8,15 +8,10 @@ import json
 import pytest
 
 from infra.config import project_schema
-from infra.platform import (
-    CLUSTER_ADMIN_POLICY,
-    ISTIO_CHARTS,
-    ami_type,
-    gateway_release_name,
-    kubeconfig_document,
-    service_images,
-    subnet_plan,
-)
+from infra.containers import service_images
+from infra.eks import CLUSTER_ADMIN_POLICY, ami_type, kubeconfig_document
+from infra.istio import ISTIO_CHARTS, gateway_release_name
+from infra.network import subnet_plan
 from mesh.gateway import IngressSettings
 from sim.capture import Graph, Resource
 from tests.infra.platform_program import (

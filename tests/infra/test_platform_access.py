@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from infra.platform import CLUSTER_ADMIN_POLICY, admin_resource_suffix, istiod_values, kubeconfig_document
+from infra.eks import CLUSTER_ADMIN_POLICY, admin_resource_suffix, kubeconfig_document
+from infra.istio import istiod_values
 from sim.capture import Graph
 from tests.infra.platform_program import K8S_PROVIDER, capture_mesh, mesh_graph
 

@@ -22,11 +22,12 @@ from functions.orders import adapters as orders_adapters
 from functions.orders.settings import Env as OrdersEnv
 from functions.orders.settings import ReadEnv as OrdersReadEnv
 from infra import config, openapi
-from infra.api import HttpApi, HttpApiArgs
+from infra.api import HttpApi
 from infra.config import ConfigError, stack_config_values
-from infra.containers import deployment_images
-from infra.platform import Platform, platform_args
-from infra.shop import HANDLERS, Shop, check_shop_config, shop_args
+from infra.platform import Platform
+from infra.shop import Shop
+from infra.shop_functions import HANDLERS
+from infra.wiring import api_args, check_shop_config, deployment_images, platform_args, shop_args
 from services.inventory.settings import Settings as InventorySettings
 from services.notification.settings import Settings as NotificationSettings
 from services.product.settings import Settings as ProductSettings
@@ -50,6 +51,8 @@ PEER_AUTHENTICATION = "kubernetes:security.istio.io/v1:PeerAuthentication"
 SHOP_FUNCTIONS = (*HANDLERS, "auth-authorizer")
 ORDER_FUNCTIONS = ("orders-create", "orders-get", "orders-list")
 AUTH_FUNCTIONS = ("auth-register", "auth-token", "auth-authorizer")
+#: The shop's functions are children of `shop-functions`, named after it.
+SHOP_FUNCTIONS_PREFIX = "shop-functions-"
 SERVICES: dict[str, type[BaseModel]] = {
     "inventory": InventorySettings, "product": ProductSettings, "notification": NotificationSettings}
 # AWSLambdaVPCAccessExecutionRole's EC2 actions: what Lambda needs to manage a VPC function's network interfaces.
@@ -70,15 +73,9 @@ def shop_spec() -> dict[str, Any]:
 def shop_program() -> None:
     cfg, secrets = config.load()
     platform = Platform("platform", platform_args(cfg))
-    shop = Shop("shop", shop_args(cfg, secrets, platform, deployment_images("containers", cfg, platform)))
-    HttpApi("api", HttpApiArgs(
-        spec=shop_spec(),
-        functions=shop.functions,
-        authorizer=shop.authorizer,
-        authorizer_cache_seconds=cfg.authorizer_cache_seconds,
-        throttle_rate_limit=cfg.api_throttle_rate_limit,
-        throttle_burst_limit=cfg.api_throttle_burst_limit,
-    ))
+    shop = Shop("shop", shop_args(cfg, secrets, platform.facts, deployment_images("containers", cfg, platform)),
+                platform.in_cluster())
+    HttpApi("api", api_args(cfg, shop_spec(), shop.functions, authorizer=shop.authorizer))
     pulumi.export("ingressHostname", platform.ingress_hostname)
     pulumi.export("shopIngressUrl", shop.ingress_url)
 
@@ -102,12 +99,12 @@ def incluster() -> Graph:
 # --- helpers ----------------------------------------------------------------------------------------------
 
 def function(graph: Graph, name: str) -> Resource:
-    return graph.one(FUNCTION, f"{name}-function")
+    return graph.one(FUNCTION, f"{SHOP_FUNCTIONS_PREFIX}{name}-function")
 
 
 def statements(graph: Graph, name: str) -> list[dict[str, Any]]:
     """The function's role policy without the logging statement every function has."""
-    doc = json.loads(graph.one(ROLE_POLICY, f"{name}-policy").inputs["policy"])
+    doc = json.loads(graph.one(ROLE_POLICY, f"{SHOP_FUNCTIONS_PREFIX}{name}-policy").inputs["policy"])
     return [st for st in doc["Statement"] if st.get("Sid") != "WriteOwnLogs"]
 
 
@@ -224,7 +221,7 @@ def test_each_role_allows_exactly_what_its_function_calls(graph: Graph) -> None:
 
 def test_no_shop_policy_uses_a_wildcard_action(graph: Graph) -> None:
     for name in SHOP_FUNCTIONS:
-        doc = json.loads(graph.one(ROLE_POLICY, f"{name}-policy").inputs["policy"])
+        doc = json.loads(graph.one(ROLE_POLICY, f"{SHOP_FUNCTIONS_PREFIX}{name}-policy").inputs["policy"])
         for st in doc["Statement"]:
             assert all("*" not in action for action in st["Action"]), f"{name}: {st}"
 

@@ -13,7 +13,7 @@ from functions.auth.models import USERNAME_PATTERN, RegisterRequest, TokenReques
 from functions.orders.handlers import IDEMPOTENCY_HEADER
 from functions.orders.models import IDEMPOTENCY_KEY, MAX_PAGE, CreateOrderRequest, Order, OrderPage
 from infra import openapi
-from infra.shop import HANDLERS
+from infra.shop_functions import HANDLERS
 from sim.capture import Graph
 
 SECURED = {("/orders", "GET"), ("/orders", "POST"), ("/orders/{id}", "GET")}
@@ -47,7 +47,7 @@ def test_one_rest_api_serves_the_todo_and_shop_routes_with_the_authorizer(dev_gr
     [api] = dev_graph.of_type("aws:apigateway/restApi:RestApi")
     body = json.loads(api.inputs["body"])
     assert {"/todos", "/auth/register", "/auth/token", "/orders", "/orders/{id}"} <= set(body["paths"])
-    authorizer = dev_graph.one("aws:lambda/function:Function", "auth-authorizer-function")
+    authorizer = dev_graph.one("aws:lambda/function:Function", "shop-functions-auth-authorizer-function")
     scheme = body["components"]["securitySchemes"]["jwt"]["x-amazon-apigateway-authorizer"]
     assert scheme["authorizerUri"] == authorizer.outputs["invokeArn"]
     assert not body["paths"]["/todos"]["get"].get("security"), "the TODO API stays public"
@@ -56,7 +56,7 @@ def test_one_rest_api_serves_the_todo_and_shop_routes_with_the_authorizer(dev_gr
 def test_shop_functions_use_the_dependency_layer(dev_graph: Graph) -> None:
     layer = dev_graph.one("aws:lambda/layerVersion:LayerVersion", "deps")
     for name in (*HANDLERS, "auth-authorizer"):
-        assert dev_graph.one("aws:lambda/function:Function", f"{name}-function").inputs["layers"] == [
+        assert dev_graph.one("aws:lambda/function:Function", f"shop-functions-{name}-function").inputs["layers"] == [
             layer.outputs["arn"]], name
 
 

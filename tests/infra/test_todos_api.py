@@ -108,7 +108,9 @@ def test_api_body_routes_exactly_the_documents_operations(dev_graph: Graph) -> N
     assert set(body["paths"]) == set(doc["paths"])
     for path, method, op in openapi.operations(doc):
         rendered = body["paths"][path][method.lower()]
-        fn = dev_graph.one(FUNCTION, f"{op['x-function']}-function")
+        # By the deployed name the document's x-function gives (resource names carry their component's prefix).
+        deployed = f"serverless-mesh-dev-{op['x-function']}"
+        fn = next(f for f in dev_graph.of_type(FUNCTION) if f.inputs["name"] == deployed)
         integration = rendered["x-amazon-apigateway-integration"]
         assert integration["type"] == "aws_proxy" and integration["httpMethod"] == "POST"
         assert integration["uri"] == fn.outputs["invokeArn"], f"{method} {path}"
