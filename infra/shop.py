@@ -201,6 +201,8 @@ class ShopFunctionsArgs:
     network: PrivateNetwork | None = None
     """The VPC the order functions run in; None runs them outside any VPC (an existing, public ingress)."""
     protect_data: bool = False
+    orders_reserved_concurrency: int = -1
+    """`ordersReservedConcurrency`: reserved concurrent executions of orders-create (-1: none)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -269,6 +271,7 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, images: Mapping
             ingress_hostname=platform.ingress_hostname,
             network=network,
             protect_data=cfg.protect_data,
+            orders_reserved_concurrency=cfg.orders_reserved_concurrency,
         ),
         services=ShopServicesArgs(
             settings=shop_settings(cfg, platform.args.ingress),
@@ -416,6 +419,7 @@ class ShopFunctions(pulumi.ComponentResource):
                 vpc_config=vpc_config,
                 replacement_security_group_ids=replacement_groups,
                 description=description,
+                reserved_concurrency=args.orders_reserved_concurrency if fn == "orders-create" else -1,
             ),
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from local import aws, function_spec, kube, mesh, postgres_engine, s3events, services
 from local.gateway import spec as gateway
+from local.gateway import throttle
 from local.lineup import ENGINES as LINEUP
 from sim.capture import Graph, Resource
 
@@ -65,6 +66,10 @@ DETAILS: dict[str, Detail] = {
     gateway.REST_API: _rest_api,
     gateway.STAGE: lambda r, g: f"stage {r.inputs.get('stageName')}: the gateway serves /"
                                 f"{r.inputs.get('stageName')}/...",
+    throttle.METHOD_SETTINGS: lambda r, g: ("stage throttling: token bucket of "
+                                            f"{(r.inputs.get('settings') or {}).get('throttlingRateLimit')}/s, burst "
+                                            f"{(r.inputs.get('settings') or {}).get('throttlingBurstLimit')} on "
+                                            f"{r.inputs.get('methodPath')} (429 beyond it)"),
     s3events.NOTIFICATION: _notification,
     s3events.INVOKE_CONFIG: lambda r, g: ("async invocations: "
                                           f"{int(r.inputs.get('maximumRetryAttempts') or 0)} retries, then the "
@@ -97,7 +102,6 @@ CLOUD_ONLY: dict[str, str] = {
     "aws:lambda/layerVersion:LayerVersion": "cloud-only: the venv holds the layer's pinned requirements",
     "aws:cloudwatch/logGroup:LogGroup": "cloud-only: function logs stream to the console, prefixed by function",
     "aws:apigateway/deployment:Deployment": "cloud-only: the gateway always serves the current body",
-    "aws:apigateway/methodSettings:MethodSettings": "cloud-only: stage throttling and metrics are not emulated",
     "aws:apigateway/account:Account": "cloud-only: CloudWatch role of API Gateway",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "cloud-only: nothing is public on loopback",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":
