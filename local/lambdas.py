@@ -11,8 +11,8 @@ call finds a warm idle worker or starts one (a cold start) while calls overlap, 
 reserved concurrency (`reservedConcurrentExecutions`) or else the account's unreserved pool (1000); a call beyond
 the limit is throttled (`TooManyRequestsException`, nothing runs). The machine caps the workers per function
 (`--max-workers`): a call above that cap but within the limit waits for a worker, as the cloud would have scaled
-(slower here, never a throttle the cloud would not give). A run past the function's timeout kills its worker, is answered as a timeout
-(`Task timed out after N seconds`, like Lambda) and a fresh worker takes its place.
+(slower here, never a throttle the cloud would not give). A run past the function's timeout kills its worker, is
+answered as a timeout (`Task timed out after N seconds`, like Lambda) and a fresh worker takes its place.
 """
 
 from __future__ import annotations
