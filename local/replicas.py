@@ -24,6 +24,10 @@ from local.processes import LOOPBACK, LogSink, stop_process
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 BACKOFF_RESET = 60.0
+#: A dead replica stays an endpoint this long after the kubelet notices: the pod's Ready condition, the
+#: EndpointSlice controller and istiod's push debounce take a second or two in a cluster, and meanwhile the mesh's
+#: retries and outlier detection are what keep requests off it.
+ENDPOINT_LAG = 1.5
 
 
 @dataclass
@@ -39,6 +43,8 @@ class Replica:
     next_probe: float = 0.0
     restart_at: float | None = None
     last_exit: int | None = None
+    gone_at: float | None = None
+    """When its exit was noticed, while it is still an endpoint (`ENDPOINT_LAG`)."""
 
     @property
     def url(self) -> str:
@@ -93,6 +99,7 @@ class ReplicaSet:
 
     def start(self, index: int) -> Replica:
         replica = self.replicas[index]
+        replica.gone_at = None
         replica.proc = self._start_process(replica.port)
         replica.started = self.clock()
         replica.ready, replica.failures, replica.restart_at, replica.next_probe = False, 0, None, 0.0
@@ -109,6 +116,9 @@ class ReplicaSet:
         return changed
 
     def _tick(self, replica: Replica, now: float) -> bool:
+        if replica.gone_at is not None and now - replica.gone_at >= ENDPOINT_LAG:
+            replica.gone_at, replica.ready = None, False
+            return True
         if replica.proc is None:
             if replica.restart_at is not None and now >= replica.restart_at:
                 self.start(replica.index)
@@ -117,17 +127,18 @@ class ReplicaSet:
             return False
         code = replica.proc.poll()
         if code is not None:
-            was_ready = replica.ready
             ran = now - replica.started
             if ran >= BACKOFF_RESET:
                 replica.restarts = 0
             replica.restarts += 1
             delay = backoff(replica.restarts)
-            replica.proc, replica.ready, replica.last_exit = None, False, code
-            replica.restart_at = now + delay
+            replica.proc, replica.last_exit = None, code
+            replica.restart_at = now + max(delay, ENDPOINT_LAG if replica.ready else 0.0)
+            if replica.ready:
+                replica.gone_at = now
             self.sink.write(self.component, f"{self.key} replica {replica.index} exited with code {code} after "
-                                            f"{ran:.1f} s: not ready, restarting in {delay:g} s")
-            return was_ready
+                                            f"{ran:.1f} s: restarting in {delay:g} s")
+            return False
         if now < replica.next_probe:
             return False
         ok = self.probe.answers(replica.url)

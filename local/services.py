@@ -44,8 +44,9 @@ from sim.capture import Graph, Resource
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICES_DIR = PROJECT_DIR / "services"
 READY_TIMEOUT_SECONDS = 90.0
-#: How often the supervisor looks at the replicas (the kubelet notices a dead container within ~1 s).
-SUPERVISE_SECONDS = 0.25
+#: How often the supervisor looks at the replicas: the kubelet's PLEG relists containers every second, so a dead
+#: pod stays an endpoint about that long, and the mesh's outlier detection sees its failures first, as in a cluster.
+SUPERVISE_SECONDS = 1.0
 #: An old process outlives its replacement's start by this long, so the mesh re-routes before it goes.
 DRAIN_SECONDS = 5.0
 #: Variables the twin passes through from its own environment (everything else comes from the graph).
