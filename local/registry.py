@@ -33,7 +33,8 @@ def _table(r: Resource, g: Graph) -> str:
 def _function(r: Resource, g: Graph) -> str:
     spec = function_spec.FunctionSpec.from_resource(r)
     return (f"worker process: {spec.handler}, {spec.memory_mb} MB, {spec.timeout_seconds:g} s timeout, "
-            f"env {', '.join(sorted(spec.environment)) or '(none)'}")
+            f"env {', '.join(sorted(spec.environment)) or '(none)'}, concurrency "
+            f"{'unreserved (account 1000)' if spec.reserved_concurrency is None else spec.reserved_concurrency}")
 
 
 def _rest_api(r: Resource, g: Graph) -> str:
@@ -76,8 +77,9 @@ DETAILS: dict[str, Detail] = {
                                           "on-failure destination"),
     postgres_engine.RDS_INSTANCE: _static("PostgreSQL from pgserver in the state folder"),
     postgres_engine.STATEFUL_SET: _static("PostgreSQL from pgserver in the state folder (in-cluster mode)"),
-    services.DEPLOYMENT: _static("one process per Deployment (image -> services/<name>) if its replicas > 0 (one, "
-                                 "whatever the count), none for replicas 0"),
+    services.DEPLOYMENT: lambda r, g: (f"{int((r.inputs.get('spec') or {}).get('replicas', 1))} processes (image -> "
+                                       "services/<name>), each an Envoy endpoint once ready, restarted with backoff "
+                                       "when it dies (--max-replicas caps them)"),
     services.IMAGE: _static("not built: the Deployment pulling it runs services/<name> (the image's last path "
                             "segment, tag and digest dropped) from this checkout"),
     kube.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
