@@ -30,6 +30,9 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.local import start, stop
+from local.aws import DUMMY_CREDENTIALS
+
+CREDENTIALS = {k.lower(): v for k, v in DUMMY_CREDENTIALS.items()}
 
 
 def twelve_megapixels() -> bytes:
@@ -73,8 +76,8 @@ def main() -> None:
         try:
             outputs = json.loads((Path(tmp) / "outputs.json").read_text())
             aws = json.loads((Path(tmp) / "endpoints.json").read_text())["awsEndpointUrl"]
-            s3 = boto3.client("s3", endpoint_url=aws, region_name="eu-west-1")
-            table = boto3.resource("dynamodb", endpoint_url=aws, region_name="eu-west-1").Table(
+            s3 = boto3.client("s3", endpoint_url=aws, region_name="eu-west-1", **CREDENTIALS)
+            table = boto3.resource("dynamodb", endpoint_url=aws, region_name="eu-west-1", **CREDENTIALS).Table(
                 outputs["imageMetadataTableName"])
             bucket = outputs["imagesBucketName"]
             print(f"twin ready in {ready:.1f} s; {args.max_workers} image workers at most")
