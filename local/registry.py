@@ -44,6 +44,11 @@ def _rest_api(r: Resource, g: Graph) -> str:
     return f"local API gateway: {ops} operations from the body (validators, CORS, gateway responses)"
 
 
+def _throttling(r: Resource, g: Graph) -> str:
+    rate, burst = throttle.limits(r.inputs.get("settings") or {})
+    return f"stage throttling: token bucket of {rate:g}/s, burst {burst} on {r.inputs.get('methodPath')} (429 beyond)"
+
+
 def _notification(r: Resource, g: Graph) -> str:
     targets = [f"{t.get('filterPrefix') or ''}*{t.get('filterSuffix') or ''} -> "
                f"{str(t.get('lambdaFunctionArn', '')).rsplit(':', 1)[-1]}"
@@ -67,10 +72,7 @@ DETAILS: dict[str, Detail] = {
     gateway.REST_API: _rest_api,
     gateway.STAGE: lambda r, g: f"stage {r.inputs.get('stageName')}: the gateway serves /"
                                 f"{r.inputs.get('stageName')}/...",
-    throttle.METHOD_SETTINGS: lambda r, g: ("stage throttling: token bucket of "
-                                            f"{(r.inputs.get('settings') or {}).get('throttlingRateLimit')}/s, burst "
-                                            f"{(r.inputs.get('settings') or {}).get('throttlingBurstLimit')} on "
-                                            f"{r.inputs.get('methodPath')} (429 beyond it)"),
+    throttle.METHOD_SETTINGS: _throttling,
     s3events.NOTIFICATION: _notification,
     s3events.INVOKE_CONFIG: lambda r, g: ("async invocations: "
                                           f"{int(r.inputs.get('maximumRetryAttempts') or 0)} retries, then the "

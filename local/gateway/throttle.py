@@ -47,7 +47,7 @@ class TokenBucket:
             return False
 
 
-def _limits(settings: Mapping[str, Any]) -> tuple[float, int]:
+def limits(settings: Mapping[str, Any]) -> tuple[float, int]:
     rate, burst = settings.get("throttlingRateLimit"), settings.get("throttlingBurstLimit")
     # -1 (or unset) leaves the account's limit in force.
     rate = ACCOUNT_RATE if rate is None or float(rate) < 0 else float(rate)
@@ -63,19 +63,19 @@ class StageThrottle:
         self.clock = clock
         default = self.limits.get("*/*", (ACCOUNT_RATE, ACCOUNT_BURST))
         self._default = TokenBucket(*default, clock=clock)
-        self._buckets = {path: TokenBucket(*limits, clock=clock) for path, limits in self.limits.items()
+        self._buckets = {path: TokenBucket(*pair, clock=clock) for path, pair in self.limits.items()
                          if path != "*/*"}
         self.throttled = 0
 
     @classmethod
     def from_graph(cls, graph: Graph, api: Resource, stage: Resource, *,
                    clock: Callable[[], float] = time.monotonic) -> StageThrottle:
-        limits: dict[str, tuple[float, int]] = {}
+        by_path: dict[str, tuple[float, int]] = {}
         for res in graph.of_type(METHOD_SETTINGS):
             i = res.inputs
             if i.get("restApi") == api.id and i.get("stageName") == stage.inputs.get("stageName"):
-                limits[str(i.get("methodPath"))] = _limits(i.get("settings") or {})
-        return cls(limits, clock=clock)
+                by_path[str(i.get("methodPath"))] = limits(i.get("settings") or {})
+        return cls(by_path, clock=clock)
 
     def admit(self, template: str, method: str) -> bool:
         bucket = self._buckets.get(f"{template.lstrip('/')}/{method}", self._default)
