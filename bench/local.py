@@ -27,12 +27,13 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def start(state: Path) -> tuple[subprocess.Popen[bytes], Path, float, float]:
+def start(state: Path, extra: tuple[str, ...] = ()) -> tuple[subprocess.Popen[bytes], Path, float, float]:
     log = state / "console.log"
     t0 = time.monotonic()
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "local", "up", "--state-dir", str(state), "--port", "0",
-                                 "--aws-port", "0", "--no-watch"], cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+                                 "--aws-port", "0", "--no-watch", *extra], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT)
     while True:
         text = log.read_text(errors="replace")
         found = re.search(r"\[twin\] ready in ([\d.]+) s", text)

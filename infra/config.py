@@ -178,6 +178,7 @@ class StackConfig(BaseModel):
     database_instance_class: str = Field(alias="databaseInstanceClass", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
     token_ttl_seconds: int = Field(alias="tokenTtlSeconds", ge=60, le=86400)
     authorizer_cache_seconds: int = Field(alias="authorizerCacheSeconds", ge=0, le=3600)
+    orders_reserved_concurrency: int = Field(alias="ordersReservedConcurrency", ge=-1, le=1000)
     inventory_max_connections: int = Field(alias="inventoryMaxConnections", ge=1, le=100000)
     inventory_max_pending_requests: int = Field(alias="inventoryMaxPendingRequests", ge=1, le=100000)
     inventory_max_requests_per_connection: int = Field(alias="inventoryMaxRequestsPerConnection", ge=0, le=100000)

@@ -55,6 +55,8 @@ class LambdaFunctionArgs:
     replacement_security_group_ids: Sequence[pulumi.Input[str]] = ()
     """For a VPC function: the groups Lambda moves its ENIs to just before the function is deleted (see below)."""
     description: str = ""
+    reserved_concurrency: int = -1
+    """Concurrent executions reserved for the function (-1: none, the account's unreserved pool; 0 stops it)."""
     function_name: str = ""
     """The function's own name: its physical name is `<project>-<stack>-<function_name>` (empty: the component's
     name). Set when the component's name carries its parent's prefix but the deployed function keeps its name."""
@@ -131,6 +133,7 @@ class LambdaFunction(pulumi.ComponentResource):
             role=self.role.arn,
             memory_size=args.memory_mb,
             timeout=args.timeout_seconds,
+            reserved_concurrent_executions=args.reserved_concurrency,
             layers=list(args.layers) or None,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(args.environment)),
             vpc_config=args.vpc_config,

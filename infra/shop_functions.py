@@ -143,6 +143,8 @@ class ShopFunctionsArgs:
     function_prefix: str = ""
     """Prefix of the functions' physical names (`<project>-<stack>-<prefix><function>`). Empty keeps the names the
     stack's one shop has always deployed; a second Shop in the same stack sets its own."""
+    orders_reserved_concurrency: int = -1
+    """`ordersReservedConcurrency`: reserved concurrent executions of orders-create (-1: none)."""
 
 
 
@@ -287,6 +289,7 @@ class ShopFunctions(pulumi.ComponentResource):
                 replacement_security_group_ids=replacement_groups,
                 description=description,
                 function_name=f"{args.function_prefix}{fn}",
+                reserved_concurrency=args.orders_reserved_concurrency if fn == "orders-create" else -1,
             ),
             opts=pulumi.ResourceOptions(parent=self, aliases=self._previous_names(fn)),
         )

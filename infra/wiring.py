@@ -207,6 +207,7 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: PlatformFacts, image
             ingress_hostname=platform.cluster.ingress_hostname,
             network=network,
             protect_data=cfg.protect_data,
+            orders_reserved_concurrency=cfg.orders_reserved_concurrency,
         ),
         services=ShopServicesArgs(
             settings=settings,

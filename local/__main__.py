@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--max-workers", type=int, default=4, help="worker processes per function at most")
     up.add_argument("--no-fork-server", action="store_true",
                     help="start each Lambda worker as a fresh interpreter (slower) instead of forking a preloaded one")
+    up.add_argument("--max-replicas", type=int, default=0,
+                    help="processes per Deployment at most, for small machines (default 0: the graph's replicas)")
     up.add_argument("--retry-delays", default="1,2", help="seconds between async retries (AWS: about 60,120)")
     up.add_argument("--no-watch", action="store_true", help="do not re-read the stack file when it changes")
     plan = sub.add_parser("plan", help="what the twin does with each resource")
@@ -89,7 +91,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     sink = LogSink(sys.stdout, args.state_dir / "twin.log")
     options = Options(stack=args.stack, state_dir=args.state_dir.resolve(), port=args.port, aws_port=args.aws_port,
                       strict_parameters=args.strict_parameters, max_workers=args.max_workers,
-                      fork_server=not args.no_fork_server,
+                      fork_server=not args.no_fork_server, max_replicas=args.max_replicas,
                       retry_delays=tuple(float(x) for x in args.retry_delays.split(",") if x),
                       watch_config=not args.no_watch, started_at=_process_started(),
                       program=_program(args), config_dir=args.config_dir.resolve())
@@ -200,6 +202,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         "uptimeSeconds": round(time.time() - info["startedAt"]), "readySeconds": info["readySeconds"],
         "endpoints": info["endpoints"],
         "functions": {n: {**f, "alive": [p for p in f["pids"] if pid_alive(p)]} for n, f in info["functions"].items()},
+        "workloads": (info.get("plugins") or {}).get("services", {}).get("deployments", {}),
         "tables": tables, "buckets": buckets, "plugins": info.get("plugins") or {},
     }
     if args.json:
@@ -212,7 +215,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     print("functions:")
     for name, fn in report["functions"].items():
         print(f"  {name}: {fn['handler']} ({fn['memoryMb']} MB, {fn['timeoutSeconds']:g} s), "
-              f"{len(fn['alive'])} worker(s)")
+              f"{len(fn['alive'])} worker(s), limit {fn.get('limit')}, {fn.get('throttles', 0)} throttled")
+    print("workloads:")
+    for key, wl in report["workloads"].items():
+        print(f"  {key}: {wl['ready']}/{wl['replicas']} ready (graph {wl['replicasInGraph']}), pids "
+              f"{', '.join(map(str, wl['pids'])) or '-'}")
     print("tables:")
     for name, count in tables.items():
         print(f"  {name}: {count} items")

@@ -30,6 +30,8 @@ class EngineSettings:
     max_workers: int
     fork_server: bool
     retry_delays: tuple[float, ...]
+    max_replicas: int = 0
+    """Processes per Deployment at most (0: the graph's `replicas`)."""
 
 
 class Engine(ABC):

@@ -3,8 +3,11 @@
 ``mesh.envoy`` translates the specs (pure); this module owns the process, the files Envoy watches and its
 admin API.
 
-Listeners, clusters and routes all come from watched files (LDS/CDS in the bootstrap, RDS per
-listener). ``apply()`` swaps those files atomically in an order that never lets a route point at a
+Listeners, clusters, routes and endpoints all come from watched files (LDS/CDS in the bootstrap, RDS per
+listener, EDS per cluster, as istiod serves endpoints by EDS). A cluster ``mesh.envoy`` translates with its
+endpoints inline (STATIC) is handed to Envoy as an EDS cluster whose endpoints are a file of their own, so a
+replica joining or leaving changes only that file: the cluster is not replaced, and its outlier detection state
+and stats (ejections) carry on. ``apply()`` swaps those files atomically in an order that never lets a route point at a
 cluster Envoy doesn't have yet, then waits until Envoy reports the new version, so a weight change
 happens between two requests with no listener restart and no dropped connection.
 """
@@ -194,12 +197,15 @@ class EnvoyProcess:
     def _swap(self, resources: EnvoyResources, timeout: float) -> str:
         self._serial += 1
         version = str(self._serial)
-        new_names = {c["name"] for c in resources.clusters}
-        union = resources.clusters + [c for c in self._clusters if c["name"] not in new_names]
+        clusters = [self._with_eds(c, version) for c in resources.clusters]
+        new_names = {c["name"] for c in clusters}
+        union = clusters + [c for c in self._clusters if c["name"] not in new_names]
         deadline = time.monotonic() + timeout
 
         write_atomically(self.config_dir / "cds.json", discovery_response(union, version))
         self._wait_for({"cluster_manager.cds.version_text": version}, deadline, warming=True)
+        self._wait_for({f"cluster.{c['name']}.membership_total": str(_endpoint_count(c)) for c in resources.clusters
+                        if c.get("type") == "STATIC"}, deadline, warming=False)
 
         for config in resources.route_configs:
             write_atomically(rds_path(self.config_dir, config["name"]), discovery_response([config], version))
@@ -208,14 +214,27 @@ class EnvoyProcess:
         wanted.update({f"http.{spec.name}.rds.{spec.name}.version_text": version for spec in self.listeners})
         self._wait_for(wanted, deadline, warming=True)
 
-        if len(union) != len(resources.clusters):
+        if len(union) != len(clusters):
             final = f"{version}.1"
-            write_atomically(self.config_dir / "cds.json", discovery_response(resources.clusters, final))
+            write_atomically(self.config_dir / "cds.json", discovery_response(clusters, final))
             self._wait_for({"cluster_manager.cds.version_text": final}, deadline, warming=True)
-        self._clusters = resources.clusters
+        self._clusters = clusters
         self.resources = resources
         self._wait_for_ports(deadline)
         return version
+
+    def _with_eds(self, cluster: dict[str, Any], version: str) -> dict[str, Any]:
+        """A STATIC cluster as an EDS cluster: its endpoints written to its own file, the cluster pointing at it."""
+        assignment = cluster.get("load_assignment")
+        if cluster.get("type") != "STATIC" or assignment is None:
+            return cluster
+        path = eds_path(self.config_dir, cluster["name"])
+        write_atomically(path, discovery_response([{"@type": TYPE_ENDPOINTS, **assignment}], version))
+        eds = {k: v for k, v in cluster.items() if k != "load_assignment"}
+        eds["type"] = "EDS"
+        eds["eds_cluster_config"] = {"service_name": cluster["name"], "eds_config": {
+            "path_config_source": {"path": path}, "resource_api_version": "V3"}}
+        return eds
 
     def _wait_for(self, wanted: Mapping[str, str], deadline: float, *, warming: bool) -> None:
         last: dict[str, Any] = {}
@@ -283,6 +302,19 @@ class EnvoyProcess:
 
 
 # --- the files Envoy watches ----------------------------------------------------------------------
+
+
+TYPE_ENDPOINTS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+
+
+def eds_path(config_dir: str | os.PathLike[str], cluster: str) -> str:
+    """The endpoints file of a cluster (istiod's names hold `|`, kept out of file names)."""
+    return str(Path(config_dir) / f"eds-{cluster.replace('|', '_')}.json")
+
+
+def _endpoint_count(cluster: Mapping[str, Any]) -> int:
+    return sum(len(group.get("lb_endpoints") or []) for group in (cluster.get("load_assignment") or {})
+               .get("endpoints") or [])
 
 
 def rds_path(config_dir: str | os.PathLike[str], listener_name: str) -> str:

@@ -54,9 +54,20 @@ class ServiceWorkload:
     env: Mapping[str, str] = field(repr=False)
 
 
+class LiveWorkloads(Protocol):
+    """The services engine's replicas as they change (processes die, restart, pass or fail readiness)."""
+
+    def current(self) -> tuple[ServiceWorkload, ...]: ...
+
+    def subscribe(self, listener: Callable[[], None]) -> None: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class ServiceFacts(EngineFacts):
     workloads: tuple[ServiceWorkload, ...] = ()
+    """The ready replicas when the record was made."""
+    live: LiveWorkloads | None = field(default=None, compare=False, repr=False)
+    """Where to read them now and hear of changes (None: they never change)."""
 
 
 @dataclass(frozen=True, kw_only=True)

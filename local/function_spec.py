@@ -31,6 +31,8 @@ class FunctionSpec:
     environment: dict[str, str]
     memory_mb: int
     timeout_seconds: float
+    reserved_concurrency: int | None = None
+    """`reservedConcurrentExecutions` (None: unreserved, the provider's -1)."""
 
     @classmethod
     def from_resource(cls, res: Resource) -> FunctionSpec:
@@ -40,7 +42,12 @@ class FunctionSpec:
             resource_name=res.name, name=res.physical_name, arn=str(o.get("arn")), invoke_arn=str(o.get("invokeArn")),
             handler=str(i.get("handler") or ""), environment={k: str(v) for k, v in variables.items()},
             memory_mb=int(i.get("memorySize") or 128), timeout_seconds=float(i.get("timeout") or 3),
+            reserved_concurrency=_reserved(i.get("reservedConcurrentExecutions")),
         )
+
+
+def _reserved(value: Any) -> int | None:
+    return None if value is None or int(value) < 0 else int(value)
 
 
 def env_model(spec: FunctionSpec) -> type[BaseModel]:
@@ -96,10 +103,13 @@ class InvokeResult:
     error: dict[str, Any] | None = None
     timed_out: bool = False
     duration_ms: float = 0.0
+    throttled: bool = False
+    """Lambda refused the call (TooManyRequestsException): the function was at its concurrency limit. Nothing ran,
+    so a caller may retry it (the event queue of an asynchronous invocation does, up to the event's maximum age)."""
 
     @property
     def function_error(self) -> str | None:
-        return None if self.ok else "Unhandled"
+        return None if self.ok or self.throttled else "Unhandled"
 
 
 def function_specs(graph: Graph) -> list[FunctionSpec]:

@@ -6,9 +6,13 @@ function name, memory size, handler) and, for the emulator, `AWS_ENDPOINT_URL` a
 leaks in from the twin's own environment. Before any worker starts, each function's environment is checked
 against its code's contract (`local.function_spec`).
 
-Invocations run one at a time per worker, as in a Lambda execution environment; a function scales out to a few
-workers under concurrent load. A run past the function's timeout kills its worker, is answered as a timeout
-(`Task timed out after N seconds`, like Lambda) and a fresh worker takes its place.
+Invocations run one at a time per worker, as in a Lambda execution environment. Concurrency as Lambda scales: a
+call finds a warm idle worker or starts one (a cold start) while calls overlap, up to the function's limit, its
+reserved concurrency (`reservedConcurrentExecutions`) or else the account's unreserved pool (1000); a call beyond
+the limit is throttled (`TooManyRequestsException`, nothing runs). The machine caps the workers per function
+(`--max-workers`): a call above that cap but within the limit waits for a worker, as the cloud would have scaled
+(slower here, never a throttle the cloud would not give). A run past the function's timeout kills its worker, is
+answered as a timeout (`Task timed out after N seconds`, like Lambda) and a fresh worker takes its place.
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ from sim.capture import Graph
 LAMBDA_CONSTANT_ENV = {"AWS_EXECUTION_ENV": "AWS_Lambda_python3.12", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}
 TYPES = (FUNCTION,)
 INIT_TIMEOUT_SECONDS = 60.0  # Lambda allows 10 s; a loaded 2-core machine needs more
+#: A Region's default concurrency quota per account: the limit of a function without reserved concurrency.
+ACCOUNT_CONCURRENCY = 1000
 
 
 @dataclass
@@ -132,9 +138,15 @@ class FunctionRuntime:
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
         self._closed = False
+        self._in_flight = 0
+        self._spawning = 0
+        self.limit = ACCOUNT_CONCURRENCY if spec.reserved_concurrency is None else spec.reserved_concurrency
+        """Concurrent executions Lambda allows before it throttles (reserved concurrency or the account's)."""
         self.invocations = 0
         self.errors = 0
         self.timeouts = 0
+        self.throttles = 0
+        self.peak_concurrency = 0
 
     def _environment(self, aws_endpoint: str, translations: dict[str, str]) -> dict[str, str]:
         spec = self.spec
@@ -193,7 +205,8 @@ class FunctionRuntime:
         return worker
 
     def start(self) -> None:
-        self._idle.put(self._spawn())
+        if self.limit > 0:  # reserved concurrency 0: nothing ever runs, no environment is made
+            self._idle.put(self._spawn())
 
     def _discard(self, worker: _Worker, *, kill: bool) -> None:
         with self._lock:
@@ -208,10 +221,37 @@ class FunctionRuntime:
         except queue.Empty:
             pass
         with self._lock:
-            grow = len(self._all) < self.max_workers
+            grow = len(self._all) + self._spawning < min(self.max_workers, self.limit)
+            if grow:
+                self._spawning += 1
         if grow:
-            return self._spawn()  # a cold start, as Lambda scales out
+            try:
+                return self._spawn()  # a cold start, as Lambda scales out
+            finally:
+                with self._lock:
+                    self._spawning -= 1
         return self._idle.get()
+
+    def _admit(self) -> bool:
+        """Count a call in, or refuse it (False) when the function already runs `limit` calls, as Lambda does."""
+        with self._lock:
+            if self._in_flight >= self.limit:
+                self.throttles += 1
+                return False
+            self._in_flight += 1
+            self.peak_concurrency = max(self.peak_concurrency, self._in_flight)
+            return True
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
+
+    def _throttled(self, request_id: str) -> InvokeResult:
+        reason = ("ReservedFunctionConcurrentInvocationLimitExceeded" if self.spec.reserved_concurrency is not None
+                  else "ConcurrentInvocationLimitExceeded")
+        self.sink.write(self.component, f"{request_id} throttled: {self.limit} concurrent executions ({reason})")
+        return InvokeResult(request_id, ok=False, throttled=True, error={
+            "errorType": "TooManyRequestsException", "errorMessage": "Rate Exceeded.", "Reason": reason})
 
     def _replace_in_background(self) -> None:
         def run() -> None:
@@ -227,6 +267,14 @@ class FunctionRuntime:
         """Run the handler on `event` in a free worker; `timeout` (seconds) defaults to the function's."""
         limit = self.spec.timeout_seconds if timeout is None else min(timeout, self.spec.timeout_seconds)
         request_id = str(uuid.uuid4())
+        if not self._admit():
+            return self._throttled(request_id)
+        try:
+            return self._run(event, limit, request_id)
+        finally:
+            self._leave()
+
+    def _run(self, event: Any, limit: float, request_id: str) -> InvokeResult:
         worker = self._acquire()
         self.invocations += 1
         started = time.monotonic()
@@ -263,6 +311,14 @@ class FunctionRuntime:
     def worker_pids(self) -> list[int]:
         with self._lock:
             return [w.proc.pid for w in self._all]
+
+    def concurrency(self) -> dict[str, Any]:
+        """Workers now (warm and busy), the calls running, the limit and the machine's cap, for `status`."""
+        with self._lock:
+            return {"workers": len(self._all), "busy": self._in_flight, "limit": self.limit,
+                    "reservedConcurrency": self.spec.reserved_concurrency,
+                    "machineCap": min(self.max_workers, self.limit), "peakConcurrency": self.peak_concurrency,
+                    "throttles": self.throttles}
 
     def close_all(self) -> list[_Worker]:
         """Close every worker's socket (a worker exits on EOF); returns them for `reap`."""
@@ -352,7 +408,8 @@ class LambdaEngine(Engine):
     def status(self) -> dict[str, Any]:
         return {name: {"handler": rt.spec.handler, "memoryMb": rt.spec.memory_mb,
                        "timeoutSeconds": rt.spec.timeout_seconds, "pids": rt.worker_pids(),
-                       "invocations": rt.invocations, "errors": rt.errors, "timeouts": rt.timeouts}
+                       "invocations": rt.invocations, "errors": rt.errors, "timeouts": rt.timeouts,
+                       **rt.concurrency()}
                 for name, rt in self.functions.items()}
 
     def stop(self) -> None:

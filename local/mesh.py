@@ -171,6 +171,8 @@ class MeshEngine(Engine):
     # --- deploy ----------------------------------------------------------------------------------------------
     def deploy(self, graph: Graph, facts: Facts) -> MeshFacts:
         self.services = facts.get(ServiceFacts) or ServiceFacts()
+        if self.services.live is not None:
+            self.services.live.subscribe(self._workloads_changed)  # replicas die, restart, pass readiness
         specs = MeshSpecs.from_graph(graph)
         listeners: list[ListenerSpec] = []
         canary = specs.canary()
@@ -215,7 +217,7 @@ class MeshEngine(Engine):
 
     def _apply(self, specs: MeshSpecs) -> None:
         assert self.envoy is not None
-        workloads = [w.workload for w in self.services.workloads]
+        workloads = [w.workload for w in self._workloads()]
         endpoints = endpoints_for(specs.services, workloads, specs.destination_rules)
         started = time.monotonic()
         with self._lock:
@@ -227,13 +229,25 @@ class MeshEngine(Engine):
                         + (f": {summary}" if summary else ""))
         self._write_state()
 
+    def _workloads(self) -> tuple[Any, ...]:
+        live = self.services.live
+        return live.current() if live is not None else self.services.workloads
+
+    def _workloads_changed(self) -> None:
+        """The ready replicas changed: the same routes and clusters, the endpoints the processes have now."""
+        if self.envoy is not None and self.specs is not None:
+            try:
+                self._apply(self.specs)
+            except (UnsupportedSpec, EnvoyError, ValueError) as exc:
+                self.sink.write(self.name, f"endpoints not updated (Envoy keeps version {self.version}): {exc}")
+
     def _split(self) -> tuple[str, list[SubsetSplit]] | None:
         if self.specs is None or self._canary_ref is None:
             return None
         vs = next((v for v in self.specs.virtual_services if _ref(v) == self._canary_ref), None)
         if vs is None:
             return None
-        workloads = [(dict(w.workload.labels), dict(w.env)) for w in self.services.workloads]
+        workloads = [(dict(w.workload.labels), dict(w.env)) for w in self._workloads()]
         return canary_split(vs, workloads, self.specs.destination_rules)
 
     def _canary_subset(self) -> str | None:

@@ -132,6 +132,17 @@ class PostgresServer:
             self._log.close()  # type: ignore[attr-defined]
             self._log = None
 
+    def restart(self, timeout: float = 60.0) -> ConnectionParams:
+        """Start again on the same port and data after the postmaster exited (a crash, an operator's restart)."""
+        port = self.port
+        self.stop()
+        self._requested_port = port
+        return self.start(timeout)
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

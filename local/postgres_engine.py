@@ -9,6 +9,7 @@ survives restarts. The graph's host names (the RDS address, or the in-cluster Se
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,9 @@ def database_specs(graph: Graph) -> list[DatabaseSpec]:
     return specs
 
 
+WATCH_SECONDS = 0.5
+
+
 class PostgresEngine(Engine):
     """Every database of the graph on one local PostgreSQL server (data in `<state>/postgres/data`)."""
 
@@ -112,6 +116,9 @@ class PostgresEngine(Engine):
         self.sink = sink
         self.server = PostgresServer(state_dir / "postgres")
         self.specs: list[DatabaseSpec] = []
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watchdog: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: EngineSettings, sink: LogSink) -> PostgresEngine:
@@ -137,7 +144,23 @@ class PostgresEngine(Engine):
                 translations[host] = LOOPBACK
             self.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
                                        f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+        self._watchdog = threading.Thread(target=self._watch, name="postgres-watchdog", daemon=True)
+        self._watchdog.start()
         return PostgresFacts(url=self._url(), databases=tuple(s.name for s in self.specs), translations=translations)
+
+    def _watch(self) -> None:
+        """A postmaster that exits is started again on the same port and data, as the StatefulSet's pod or the RDS
+        instance comes back after a crash or a reboot; the services' pools reconnect on their own."""
+        while not self._stopping.wait(WATCH_SECONDS):
+            if self.server.running:
+                continue
+            self.restarts += 1
+            self.sink.write(self.name, f"PostgreSQL exited; starting it again on port {self.server.port} "
+                                       f"(restart {self.restarts})")
+            try:
+                self.server.restart()
+            except Exception as exc:
+                self.sink.write(self.name, f"PostgreSQL did not start again: {exc}")
 
     def _url(self) -> str:
         return f"postgresql://{LOOPBACK}:{self.server.port}"
@@ -167,9 +190,13 @@ class PostgresEngine(Engine):
     def status(self) -> dict[str, Any]:
         if not self.specs:
             return {}
-        return {"port": self.server.port, "running": self.server.running, "dataDir": str(self.server.data_dir),
+        return {"port": self.server.port, "running": self.server.running, "pid": self.server.pid,
+                "restarts": self.restarts, "dataDir": str(self.server.data_dir),
                 "databases": [{"name": s.name, "user": s.user, "graphHosts": list(s.hosts), "source": s.source}
                               for s in self.specs]}
 
     def stop(self) -> None:
+        self._stopping.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=70)  # not mid-restart while the server stops
         self.server.stop()

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 from local import aws, function_spec, kube, mesh, postgres_engine, s3events, services
 from local.gateway import spec as gateway
+from local.gateway import throttle
 from local.lineup import ENGINES as LINEUP
 from sim.capture import Graph, Resource
 
@@ -32,7 +33,8 @@ def _table(r: Resource, g: Graph) -> str:
 def _function(r: Resource, g: Graph) -> str:
     spec = function_spec.FunctionSpec.from_resource(r)
     return (f"worker process: {spec.handler}, {spec.memory_mb} MB, {spec.timeout_seconds:g} s timeout, "
-            f"env {', '.join(sorted(spec.environment)) or '(none)'}")
+            f"env {', '.join(sorted(spec.environment)) or '(none)'}, concurrency "
+            f"{'unreserved (account 1000)' if spec.reserved_concurrency is None else spec.reserved_concurrency}")
 
 
 def _rest_api(r: Resource, g: Graph) -> str:
@@ -40,6 +42,11 @@ def _rest_api(r: Resource, g: Graph) -> str:
     doc = json.loads(body) if isinstance(body, str) else (body or {})
     ops = sum(1 for item in (doc.get("paths") or {}).values() for m in gateway.HTTP_METHODS if m in item)
     return f"local API gateway: {ops} operations from the body (validators, CORS, gateway responses)"
+
+
+def _throttling(r: Resource, g: Graph) -> str:
+    rate, burst = throttle.limits(r.inputs.get("settings") or {})
+    return f"stage throttling: token bucket of {rate:g}/s, burst {burst} on {r.inputs.get('methodPath')} (429 beyond)"
 
 
 def _notification(r: Resource, g: Graph) -> str:
@@ -65,14 +72,16 @@ DETAILS: dict[str, Detail] = {
     gateway.REST_API: _rest_api,
     gateway.STAGE: lambda r, g: f"stage {r.inputs.get('stageName')}: the gateway serves /"
                                 f"{r.inputs.get('stageName')}/...",
+    throttle.METHOD_SETTINGS: _throttling,
     s3events.NOTIFICATION: _notification,
     s3events.INVOKE_CONFIG: lambda r, g: ("async invocations: "
                                           f"{int(r.inputs.get('maximumRetryAttempts') or 0)} retries, then the "
                                           "on-failure destination"),
     postgres_engine.RDS_INSTANCE: _static("PostgreSQL from pgserver in the state folder"),
     postgres_engine.STATEFUL_SET: _static("PostgreSQL from pgserver in the state folder (in-cluster mode)"),
-    services.DEPLOYMENT: _static("one process per Deployment (image -> services/<name>) if its replicas > 0 (one, "
-                                 "whatever the count), none for replicas 0"),
+    services.DEPLOYMENT: lambda r, g: (f"{int((r.inputs.get('spec') or {}).get('replicas', 1))} processes (image -> "
+                                       "services/<name>), each an Envoy endpoint once ready, restarted with backoff "
+                                       "when it dies (--max-replicas caps them)"),
     services.IMAGE: _static("not built: the Deployment pulling it runs services/<name> (the image's last path "
                             "segment, tag and digest dropped) from this checkout"),
     kube.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
@@ -97,7 +106,6 @@ CLOUD_ONLY: dict[str, str] = {
     "aws:lambda/layerVersion:LayerVersion": "cloud-only: the venv holds the layer's pinned requirements",
     "aws:cloudwatch/logGroup:LogGroup": "cloud-only: function logs stream to the console, prefixed by function",
     "aws:apigateway/deployment:Deployment": "cloud-only: the gateway always serves the current body",
-    "aws:apigateway/methodSettings:MethodSettings": "cloud-only: stage throttling and metrics are not emulated",
     "aws:apigateway/account:Account": "cloud-only: CloudWatch role of API Gateway",
     "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": "cloud-only: nothing is public on loopback",
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration":

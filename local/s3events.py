@@ -43,6 +43,7 @@ DEFAULT_MAX_EVENT_AGE = 21600
 EVENT_QUEUE = "localtwin-s3-events"
 # What moto is asked to send; each graph notification's own `events` and filters are applied by `Target.matches`.
 WATCHED = ("s3:ObjectCreated:*", "s3:ObjectRemoved:*")
+THROTTLE_RETRY_SECONDS = 0.2  # AWS backs off up to minutes; the twin retries soon, tests stay fast
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,11 @@ class S3EventsEngine(Engine):
                 return
             attempts += 1
             result = runtime.invoke(event)
+            if result.throttled and time.monotonic() - queued <= config.max_event_age:
+                attempts -= 1  # Lambda's event queue retries a throttle until the event's maximum age, not an attempt
+                if self._stop.wait(THROTTLE_RETRY_SECONDS):
+                    return
+                continue
             if result.ok:
                 self.delivered += 1
                 return

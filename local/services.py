@@ -1,4 +1,4 @@
-"""The services engine: each `kubernetes:apps/v1:Deployment` in the graph runs as one local process.
+"""The services engine: each `kubernetes:apps/v1:Deployment` in the graph runs as `replicas` local processes.
 
 The image names the code: `<registry>/<project>-<stack>/myapp:1.0.0` runs `python -m services.myapp` from this
 checkout (the same entry point the image's Dockerfile runs). The container's environment is the graph's: literal
@@ -7,10 +7,13 @@ identifiers translated (the RDS address and port become the local PostgreSQL's);
 0.0.0.0) and `PORT` (a free port) are the twin's own. A Deployment is ready when its readinessProbe path answers
 2xx, as the kubelet decides.
 
-Replicas: a Deployment with `replicas > 0` runs one process (the split between versions is Envoy's, by weight, so
-one process per version measures the same thing); `replicas: 0` runs none. `plan` and `status` say so.
-The running workloads (namespace, pod labels, address, env) are handed on as `ServiceFacts` to the mesh engine,
-which selects them with the graph's Services and DestinationRule subsets.
+Replicas: a Deployment runs `replicas` processes (at most `--max-replicas`, for small machines), each its own
+endpoint, supervised as the kubelet does (`local.replicas`: readiness-gated, restarted with backoff when one dies);
+`replicas: 0` runs none. The deploy waits for the first replica of each Deployment (so the twin is ready as soon as
+every service answers) and starts the others right after; they join the endpoints when their probe answers.
+The ready replicas (namespace, pod labels, address, env) are handed on as `ServiceFacts` to the mesh engine, which
+selects them with the graph's Services and DestinationRule subsets, and is told (`ServiceFacts.live`) whenever the
+ready set changes, so Envoy's endpoints follow the processes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,12 +37,16 @@ from local.errors import DeployError
 from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, translate
 from local.kube import CONFIG_MAP, K8S_SECRET, K8S_SERVICE, config_maps, env_value, k8s_secrets
 from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process
+from local.replicas import Probe, ReplicaSet
 from mesh.envoy import Workload
 from sim.capture import Graph, Resource
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICES_DIR = PROJECT_DIR / "services"
 READY_TIMEOUT_SECONDS = 90.0
+#: How often the supervisor looks at the replicas: the kubelet's PLEG relists containers every second, so a dead
+#: pod stays an endpoint about that long, and the mesh's outlier detection sees its failures first, as in a cluster.
+SUPERVISE_SECONDS = 1.0
 #: An old process outlives its replacement's start by this long, so the mesh re-routes before it goes.
 DRAIN_SECONDS = 5.0
 #: Variables the twin passes through from its own environment (everything else comes from the graph).
@@ -63,6 +70,7 @@ class DeploymentSpec:
     env: dict[str, str] = field(repr=False)
     ready_path: str
     resource_name: str
+    probe: Probe = field(default_factory=Probe)
 
     @property
     def key(self) -> str:
@@ -136,24 +144,25 @@ def _spec(res: Resource, secrets: dict[tuple[str, str], dict[str, str]],
         module=module, image=image, labels={str(k): str(v) for k, v in
                                             ((template.get("metadata") or {}).get("labels") or {}).items()},
         env=env, ready_path=str(probe.get("path") or "/"), resource_name=res.name,
+        probe=Probe.from_container(container),
     )
 
 
 @dataclass
 class RunningDeployment:
     spec: DeploymentSpec
-    port: int
-    proc: subprocess.Popen[bytes]
+    replicas: ReplicaSet
     started: float = field(default_factory=time.monotonic)
-    ready_seconds: float | None = None
 
     @property
     def url(self) -> str:
-        return f"http://{LOOPBACK}:{self.port}"
+        return self.replicas.replicas[0].url
 
-    def workload(self) -> ServiceWorkload:
-        return ServiceWorkload(key=self.spec.key, env=dict(self.spec.env), workload=Workload(
-            namespace=self.spec.namespace, labels=dict(self.spec.labels), address=(LOOPBACK, self.port)))
+    def workloads(self) -> list[ServiceWorkload]:
+        """One per ready replica: the endpoints the mesh may route to."""
+        return [ServiceWorkload(key=self.spec.key, env=dict(self.spec.env), workload=Workload(
+            namespace=self.spec.namespace, labels=dict(self.spec.labels), address=(LOOPBACK, r.port)))
+            for r in self.replicas.ready()]
 
 
 IMAGE = "docker-build:index:Image"
@@ -169,16 +178,21 @@ class ServicesEngine(Engine):
     reads = (PostgresFacts,)  # the database's address, in the translations
     live = True
 
-    def __init__(self, sink: LogSink) -> None:
+    def __init__(self, sink: LogSink, *, max_replicas: int = 0) -> None:
         self.sink = sink
+        self.max_replicas = max_replicas
+        """At most this many processes per Deployment (0: the graph's `replicas`)."""
         self.running: dict[str, RunningDeployment] = {}
         self.scaled_to_zero: list[str] = []
         self._retiring: list[RunningDeployment] = []
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[], None]] = []
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     @classmethod
     def build(cls, settings: EngineSettings, sink: LogSink) -> ServicesEngine:
-        return cls(sink)
+        return cls(sink, max_replicas=settings.max_replicas)
 
     # --- lifecycle -------------------------------------------------------------------------------------------
     def deploy(self, graph: Graph, facts: Facts) -> ServiceFacts:
@@ -189,40 +203,89 @@ class ServicesEngine(Engine):
         except BaseException:
             self.stop()  # no process outlives a failed deploy
             raise
+        self._scale_out(started)
+        self._supervisor = threading.Thread(target=self._supervise, name="services-supervisor", daemon=True)
+        self._supervisor.start()
         return self._facts()
 
     def _wanted(self, spec: DeploymentSpec) -> bool:
         if spec.replicas > 0:
-            if spec.replicas > 1:
-                self.sink.write(self.name, f"{spec.key}: {spec.replicas} replicas in the graph, one process "
-                                                   "in the twin")
+            if self._count(spec) < spec.replicas:
+                self.sink.write(self.name, f"{spec.key}: {spec.replicas} replicas in the graph, "
+                                           f"{self._count(spec)} processes (--max-replicas)")
             return True
         self.scaled_to_zero.append(spec.key)
         self.sink.write(self.name, f"{spec.key}: replicas 0, not started")
         return False
 
-    def _start(self, spec: DeploymentSpec) -> RunningDeployment:
-        port = free_port()
+    def _count(self, spec: DeploymentSpec) -> int:
+        return min(spec.replicas, self.max_replicas) if self.max_replicas > 0 else spec.replicas
+
+    def _process(self, spec: DeploymentSpec, port: int) -> subprocess.Popen[bytes]:
         env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
         env.update(spec.env)
         # Kubernetes sets HOST=0.0.0.0 for the sidecar; the twin never opens a port beyond loopback.
         env.update({"HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1"})
-        proc = start_process([sys.executable, "-m", spec.module], spec.name, self.sink, env=env,
-                             cwd=PROJECT_DIR)
-        running = RunningDeployment(spec, port, proc)
+        return start_process([sys.executable, "-m", spec.module], spec.name, self.sink, env=env, cwd=PROJECT_DIR)
+
+    def _start(self, spec: DeploymentSpec) -> RunningDeployment:
+        """The Deployment's replica set with its first replica started (`_scale_out` starts the others)."""
+        replicas = ReplicaSet(spec.key, [free_port() for _ in range(self._count(spec))], spec.probe,
+                              lambda port: self._process(spec, port), self.sink, spec.name)
+        replicas.start(0)
+        running = RunningDeployment(spec, replicas)
         with self._lock:
             self.running[spec.key] = running
         return running
+
+    def _scale_out(self, runs: list[RunningDeployment]) -> None:
+        for run in runs:
+            for replica in run.replicas.replicas[1:]:
+                if replica.proc is None:
+                    run.replicas.start(replica.index)
+
+    # --- supervision (the kubelet's part) ---------------------------------------------------------------------
+    def current(self) -> tuple[ServiceWorkload, ...]:
+        """The ready replicas now (`ServiceFacts.live`)."""
+        with self._lock:
+            runs = list(self.running.values())
+        return tuple(w for run in runs for w in run.workloads())
+
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """Call `listener` (on the supervisor's thread) whenever the set of ready replicas changes."""
+        with self._lock:
+            if listener not in self._listeners:
+                self._listeners.append(listener)
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(SUPERVISE_SECONDS):
+            with self._lock:
+                runs = list(self.running.values())
+            changed = False
+            for run in runs:
+                try:
+                    changed |= run.replicas.tick()
+                except Exception as exc:  # one replica's trouble must not stop the supervision of the rest
+                    self.sink.write(self.name, f"{run.spec.key}: supervision failed: {exc!r}")
+            if changed and not self._stop.is_set():
+                for listener in list(self._listeners):
+                    try:
+                        listener()
+                    except Exception as exc:
+                        self.sink.write(self.name, f"endpoints change not applied: {exc!r}")
 
     def _wait_ready(self, started: list[RunningDeployment]) -> None:
         errors: list[str] = []
 
         def wait(run: RunningDeployment) -> None:
             try:
+                first = run.replicas.replicas[0]
                 _wait_probe(run, READY_TIMEOUT_SECONDS)
-                run.ready_seconds = time.monotonic() - run.started
+                first.ready, first.next_probe = True, time.monotonic() + run.spec.probe.period
+                first.ready_seconds = time.monotonic() - run.started
                 self.sink.write(self.name, f"{run.spec.key}: {run.spec.module} on {run.url} ready in "
-                                                   f"{run.ready_seconds:.1f} s")
+                                           f"{first.ready_seconds:.1f} s ({len(run.replicas.replicas)} "
+                                           "replicas)")
             except (TimeoutError, RuntimeError) as exc:
                 errors.append(f"Deployment {run.spec.key} ({run.spec.module}): {exc}")
 
@@ -237,7 +300,7 @@ class ServicesEngine(Engine):
     def _facts(self) -> ServiceFacts:
         with self._lock:
             runs = list(self.running.values())
-        return ServiceFacts(workloads=tuple(run.workload() for run in runs))
+        return ServiceFacts(workloads=tuple(w for run in runs for w in run.workloads()), live=self)
 
     def reconfigure(self, graph: Graph, facts: Facts) -> ServiceFacts | None:
         """New Deployments start (ready before the mesh routes to them), removed or scaled-to-zero ones stop after
@@ -267,6 +330,7 @@ class ServicesEngine(Engine):
             self._wait_ready(started)
         except DeployError as exc:
             self.sink.write(self.name, f"config change: {exc}")
+        self._scale_out(started)
         new_facts = self._facts()
         for run in retire:
             self.sink.write(self.name, f"{run.spec.key}: stopping in {DRAIN_SECONDS:g} s (removed, scaled "
@@ -288,40 +352,46 @@ class ServicesEngine(Engine):
             return {}
         return {
             "deployments": {
-                run.spec.key: {"module": run.spec.module, "image": run.spec.image, "url": run.url,
-                               "pid": run.proc.pid, "replicasInGraph": run.spec.replicas, "processes": 1,
-                               "labels": run.spec.labels, "readySeconds": run.ready_seconds}
+                run.spec.key: {"module": run.spec.module, "image": run.spec.image,
+                               "replicasInGraph": run.spec.replicas, **run.replicas.status(),
+                               "labels": run.spec.labels}
                 for run in runs
             },
             "scaledToZero": list(self.scaled_to_zero),
         }
 
     def stop(self) -> None:
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=10)  # no restart races the stop
         with self._lock:
             runs = list(self.running.values()) + self._retiring
             self.running.clear()
+        procs = [proc for run in runs for proc in run.replicas.processes()]
         # SIGTERM all first (each uvicorn drains in parallel), then reap each.
-        for run in runs:
-            if run.proc.poll() is None:
+        for proc in procs:
+            if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.killpg(run.proc.pid, signal.SIGTERM)
-        for run in runs:
-            stop_process(run.proc)
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for proc in procs:
+            stop_process(proc)
 
 
 def _stop_all(runs: list[RunningDeployment]) -> None:
     for run in runs:
-        stop_process(run.proc)
+        run.replicas.stop()
 
 
 def _wait_probe(run: RunningDeployment, timeout: float) -> None:
     """Poll the readiness path until it answers 2xx (a 503 'not ready' keeps waiting), like the kubelet."""
     url = run.url + run.spec.ready_path
+    proc = run.replicas.replicas[0].proc
+    assert proc is not None
     deadline = time.monotonic() + timeout
     last = "no answer"
     while time.monotonic() < deadline:
-        if run.proc.poll() is not None:
-            raise RuntimeError(f"exited with code {run.proc.returncode} before it was ready (see its log lines)")
+        if proc.poll() is not None:
+            raise RuntimeError(f"exited with code {proc.returncode} before it was ready (see its log lines)")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if 200 <= response.status < 300:

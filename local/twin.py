@@ -39,6 +39,9 @@ from local.stack import Program, capture_stack, main_program, stack_file
 from local.state import ENDPOINTS_FILE, OUTPUTS_FILE, TWIN_FILE, pid_alive, write_json
 from sim.capture import Graph
 
+#: How often twin.json (what `python -m local status` reads) is rewritten while the twin runs.
+STATUS_REFRESH_SECONDS = 1.0
+
 
 @dataclass
 class Options:
@@ -50,6 +53,7 @@ class Options:
     max_workers: int = 4
     fork_server: bool = True
     retry_delays: tuple[float, ...] = (1.0, 2.0)
+    max_replicas: int = 0       # processes per Deployment at most (0: the graph's replicas)
     watch_config: bool = True
     program: Program | None = None
     config_dir: Path = PROJECT_DIR
@@ -60,7 +64,8 @@ class Options:
     def engine_settings(self) -> EngineSettings:
         return EngineSettings(state_dir=self.state_dir, gateway_port=self.port, aws_port=self.aws_port,
                               strict_parameters=self.strict_parameters, max_workers=self.max_workers,
-                              fork_server=self.fork_server, retry_delays=self.retry_delays)
+                              fork_server=self.fork_server, retry_delays=self.retry_delays,
+                              max_replicas=self.max_replicas)
 
 
 class Twin:
@@ -77,6 +82,7 @@ class Twin:
         """Engines that may hold something (prepared or deploying): all of them are stopped, even after a failure."""
         self.ready_seconds: float | None = None
         self._stop_watch = threading.Event()
+        self._status_writer: threading.Thread | None = None
         self._up = False
         self.dashboard: Any = None
         """The live page (`local.dashboard.Dashboard`), started once the engines are deployed."""
@@ -110,6 +116,9 @@ class Twin:
         self.ready_seconds = time.time() - self.options.started_at if self.options.started_at else \
             time.monotonic() - started
         self._write_twin_file()
+        # What runs changes under the twin (workers added, replicas restarted): `status` reads this file.
+        self._status_writer = threading.Thread(target=self._refresh_twin_file, name="status-writer", daemon=True)
+        self._status_writer.start()
         if self.options.watch_config:
             threading.Thread(target=self._watch_config, name="config-watch", daemon=True).start()
         return endpoints
@@ -204,6 +213,14 @@ class Twin:
             "plugins": {name: status for name, status in statuses.items() if status},
         })
 
+    def _refresh_twin_file(self) -> None:
+        while not self._stop_watch.wait(STATUS_REFRESH_SECONDS):
+            try:
+                if self._up:
+                    self._write_twin_file()
+            except Exception as exc:  # an engine mid-stop; the next round writes it
+                self.sink.write("twin", f"status not refreshed: {exc!r}", console=False)
+
     # --- config changes ----------------------------------------------------------------------------------------
     def _watch_config(self) -> None:
         path = stack_file(self.options.stack, self.options.config_dir)
@@ -239,6 +256,8 @@ class Twin:
     def down(self) -> None:
         """Stop every engine that was prepared, the other way round; one failing does not keep the rest running."""
         self._stop_watch.set()
+        if self._status_writer is not None:
+            self._status_writer.join(timeout=5)  # it must not write twin.json after it is removed
         if not self._up:
             return
         steps: list[str] = []

@@ -11,13 +11,14 @@ from local.facts import Facts, GatewayFacts, LambdaFacts
 from local.gateway.handler import Gateway
 from local.gateway.server import GatewayServer
 from local.gateway.spec import TYPES, RestApi, find_rest_api
+from local.gateway.throttle import METHOD_SETTINGS, StageThrottle
 from local.processes import LOOPBACK, LogSink
 from sim.capture import Graph, Resource
 
 
 class GatewayEngine(Engine):
     name = "gateway"
-    types = TYPES
+    types = (*TYPES, METHOD_SETTINGS)
     provides = GatewayFacts
     reads = (LambdaFacts,)
 
@@ -49,7 +50,8 @@ class GatewayEngine(Engine):
             found_auth = api.authorizer(route)
             if found_auth:
                 functions.find(str(found_auth[1].get("authorizerUri")))
-        self.gateway = Gateway(api, functions, self.sink, strict_parameters=self.strict_parameters)
+        throttle = StageThrottle.from_graph(graph, api_res, stage)
+        self.gateway = Gateway(api, functions, self.sink, strict_parameters=self.strict_parameters, throttle=throttle)
         self.server = GatewayServer(self.gateway, self.port)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
@@ -70,7 +72,8 @@ class GatewayEngine(Engine):
         if self.gateway is None:
             return {}
         return {"url": self.url, "routes": len(self.gateway.api.routes),
-                "authorizerInvocations": self.gateway.authorizers.invocations}
+                "authorizerInvocations": self.gateway.authorizers.invocations,
+                "throttling": self.gateway.throttle.describe(), "throttled": self.gateway.throttle.throttled}
 
     def stop(self) -> None:
         if self.server is not None:

@@ -18,6 +18,7 @@ from local.gateway.events import proxy_event
 from local.gateway.messages import Request, Response, request_context_for
 from local.gateway.responses import GatewayError, parameter_value
 from local.gateway.spec import RestApi, Route
+from local.gateway.throttle import StageThrottle
 from local.gateway.validation import validate_request
 from local.processes import LogSink
 
@@ -29,8 +30,9 @@ class Gateway:
     """Answers requests for one REST API stage by invoking the graph's functions."""
 
     def __init__(self, api: RestApi, lambdas: Functions, sink: LogSink, *, strict_parameters: bool = False,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, throttle: StageThrottle | None = None) -> None:
         self.api = api
+        self.throttle = throttle if throttle is not None else StageThrottle({}, clock=clock)
         self.lambdas = lambdas
         self.sink = sink
         self.strict_parameters = strict_parameters
@@ -57,6 +59,8 @@ class Gateway:
         if found is None:
             raise GatewayError("MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token")
         route, path_params = found
+        if not self.throttle.admit(route.template, route.method):
+            raise GatewayError("THROTTLED", "Too Many Requests")  # before the authorizer and the integration
         integration = route.integration
         if integration.get("type") == "mock":
             return self._mock(integration, request)
@@ -111,6 +115,13 @@ class Gateway:
                            body=body, is_base64=binary, context=context)
 
     def _map_response(self, result: InvokeResult) -> Response:
+        if result.throttled:
+            # Lambda refused the invocation (429 TooManyRequestsException): a REST API's proxy integration answers
+            # that as an integration failure, 500 `Internal server error` (DEFAULT_5XX unless the body maps
+            # INTEGRATION_FAILURE), never the 429 a stage throttle gives (AWS Lambda guide, "Handling Lambda errors
+            # with an API Gateway API").
+            self.sink.write("gateway", f"Lambda throttled {result.request_id}: {result.error}")
+            raise GatewayError("INTEGRATION_FAILURE", "Internal server error", status=500)
         if result.timed_out:
             raise GatewayError("INTEGRATION_TIMEOUT", "Endpoint request timed out", status=504)
         if not result.ok:

@@ -77,3 +77,12 @@ def _lambda_destroy_time_groups(inputs: dict[str, Any]) -> None:
         for group in replacement or []:
             if not str(group).startswith("sg-"):
                 raise CloudRejection(f"replacementSecurityGroupIds entry {group!r} is not a security group id")
+
+
+@rule("aws:lambda/function:Function")
+def _lambda_reserved_concurrency(inputs: dict[str, Any]) -> None:
+    reserved = inputs.get("reservedConcurrentExecutions")
+    # PutFunctionConcurrency takes 0 and up (the account's limit, 1000 by default); the provider's -1 removes it.
+    if reserved is not None and not -1 <= int(reserved) <= 1000:
+        raise CloudRejection(f"reservedConcurrentExecutions {int(reserved)} must be -1 (none) or 0 to the "
+                             "account's concurrency limit (1000)")

@@ -172,5 +172,6 @@ def test_plan_places_every_resource_and_skips_none(dev_twin: RunningTwin) -> Non
     assert by_name["todos-get-function"]["engine"] == "lambda"
     assert by_name["api-rest-api"]["engine"] == "gateway"
     assert by_name["todos-get-role"]["action"] == "checked"
-    assert by_name["api-throttling"]["action"] == "cloud-only"
+    assert by_name["api-throttling"]["engine"] == "gateway"  # stage throttling: the gateway's token bucket
+    assert "token bucket of 100/s, burst 200 on */* (429 beyond)" in by_name["api-throttling"]["detail"]
     assert not [p for p in placements if p["action"] == "unknown"]

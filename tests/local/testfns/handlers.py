@@ -71,3 +71,9 @@ def record_s3(event: dict[str, Any], context: Any) -> None:
             s3.put_object(Bucket=bucket, Key=f"attempts/{key}/{uuid.uuid4().hex}", Body=b"")
             raise ValueError(f"cannot process {key}")
         s3.put_object(Bucket=bucket, Key=f"seen/{key}.json", Body=json.dumps(record).encode())
+
+
+def nap(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Holds its execution environment for `seconds` (concurrency tests), answering with its pid."""
+    time.sleep(float(event.get("seconds", 0.3)))
+    return {"statusCode": 200, "body": json.dumps({"pid": os.getpid()})}
