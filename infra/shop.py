@@ -11,7 +11,7 @@ breaker, who may call whom). Policy documents, names and env maps are module-lev
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import pulumi
@@ -161,9 +161,7 @@ def shop_settings(cfg: StackConfig, ingress: IngressSettings) -> ShopSettings:
         max_ejection_percent=cfg.inventory_max_ejection_percent,
     )
     defaults = ShopSettings()
-    services = tuple(ShopService(name=s.name, prefix=s.prefix, port=s.port, target_port=s.target_port,
-                                 timeout=s.timeout, callers=s.callers,
-                                 circuit_breaker=breaker if s.circuit_breaker is not None else None)
+    services = tuple(replace(s, circuit_breaker=breaker if s.circuit_breaker is not None else None)
                      for s in defaults.services)
     return ShopSettings(namespace=defaults.namespace, ingress=ingress, services=services)
 
