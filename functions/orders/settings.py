@@ -11,6 +11,7 @@ from functools import cache
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from functions.common.settings import load_env
+from functions.orders.service_token import ServiceClaims
 
 
 class ReadEnv(BaseModel):
@@ -28,11 +29,25 @@ class Env(ReadEnv):
     K8S_API_URL: AnyHttpUrl = Field(description="base URL of the mesh's ingress (inventory, notifications)")
     HTTP_CONNECT_TIMEOUT: float = Field(default=1.0, gt=0, le=10)
     HTTP_READ_TIMEOUT: float = Field(default=3.0, gt=0, le=30)
+    # The mesh credential (functions/orders/service_token.py): who the ingress lets change stock.
+    SERVICE_TOKEN_SECRET_ARN: str = Field(min_length=1, description="secret whose SecretString is the ES256 PEM key")
+    SERVICE_TOKEN_ISSUER: str = Field(min_length=1)
+    SERVICE_TOKEN_SUBJECT: str = Field(min_length=1)
+    SERVICE_TOKEN_AUDIENCE: str = Field(min_length=1)
+    SERVICE_TOKEN_TTL_SECONDS: int = Field(default=300, ge=60, le=3600)
 
     @property
     def services_url(self) -> str:
         """`K8S_API_URL` without a trailing slash, ready for `f"{url}/api/..."`."""
         return str(self.K8S_API_URL).rstrip("/")
+
+    @property
+    def service_claims(self) -> ServiceClaims:
+        """The service token's claims; renewed a minute (at most half its life) before it expires."""
+        ttl = self.SERVICE_TOKEN_TTL_SECONDS
+        return ServiceClaims(issuer=self.SERVICE_TOKEN_ISSUER, subject=self.SERVICE_TOKEN_SUBJECT,
+                             audience=self.SERVICE_TOKEN_AUDIENCE, ttl_seconds=ttl,
+                             refresh_margin_seconds=min(60, ttl // 2))
 
 
 # Which model each entry point's environment must satisfy (the Pulumi component and the twin read this).
