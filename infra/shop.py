@@ -23,6 +23,7 @@ from functions.auth.settings import ENV_BY_HANDLER as AUTH_ENV
 from functions.orders.settings import ENV_BY_HANDLER as ORDERS_ENV
 from functions.orders.settings import Env as OrdersEnv
 from infra import tables
+from infra.canary import canary_settings
 from infra.config import PROJECT, ConfigError, Secrets, StackConfig
 from infra.containers import ContainerImage
 from infra.database import (
@@ -39,8 +40,19 @@ from infra.dynamo import create_table
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs, statement
 from infra.packaging import code_archive
+from infra.service_auth import (
+    EdgeAuth,
+    ServiceAuth,
+    ServiceAuthArgs,
+    ServiceTokenAccess,
+    edge_resources,
+    token_egress,
+    token_environment,
+    token_statements,
+)
 from mesh.common import Manifest, deployment_name
 from mesh.gateway import IngressSettings
+from mesh.service_auth import ServiceIdentity
 from mesh.shop import SHOP_VERSION, CircuitBreakerSettings, ShopService, ShopSettings, shop_manifests
 
 # x-function name in infra/openapi.yaml -> entry point. The authorizer is not a route; HttpApi wires it.
@@ -166,6 +178,13 @@ def shop_settings(cfg: StackConfig, ingress: IngressSettings) -> ShopSettings:
     return ShopSettings(namespace=defaults.namespace, ingress=ingress, services=services)
 
 
+def canary_hosts(cfg: StackConfig, ingress: IngressSettings) -> tuple[str, ...]:
+    """The canary app's hosts on the shared gateway (its VirtualService owns them, so allowing them by name at the
+    gateway opens nothing of the shop's)."""
+    canary = canary_settings(cfg, ingress)
+    return (canary.host, *canary.extra_hosts)
+
+
 def check_shop_config(cfg: StackConfig) -> None:
     """What the shop needs from the platform: a VPC of our own for RDS and for reaching an internal ingress."""
     if cfg.kubeconfig and cfg.database_mode == "rds":
@@ -199,6 +218,8 @@ class ShopFunctionsArgs:
     network: PrivateNetwork | None = None
     """The VPC the order functions run in; None runs them outside any VPC (an existing, public ingress)."""
     protect_data: bool = False
+    service_token: ServiceTokenAccess | None = None
+    """The mesh credential's key (set by `Shop` from its `ServiceAuth`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -231,12 +252,17 @@ class ShopServicesArgs:
     network: PrivateNetwork | None = None
     protect_data: bool = False
     log_level: str = "INFO"
+    edge: EdgeAuth | None = None
+    """The gateway's service-token checks (set by `Shop` from its `ServiceAuth`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class ShopArgs:
     functions: ShopFunctionsArgs
     services: ShopServicesArgs
+    service_auth: ServiceAuthArgs | None = None
+    other_hosts: tuple[str, ...] = ()
+    """Hosts other apps serve through the same gateway (the canary): its ALLOW policy names them."""
 
 
 def private_network(platform: Any) -> PrivateNetwork | None:
@@ -279,6 +305,9 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: Any, images: Mapping
             network=network,
             protect_data=cfg.protect_data,
         ),
+        service_auth=ServiceAuthArgs(identity=ServiceIdentity(), ttl_seconds=cfg.service_token_ttl_seconds,
+                                     network=network, protect_data=cfg.protect_data),
+        other_hosts=canary_hosts(cfg, platform.args.ingress),
     )
 
 
@@ -360,6 +389,7 @@ class ShopFunctions(pulumi.ComponentResource):
                 aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
                                                 prefix_list_ids=[endpoint.prefix_list_id],
                                                 description="DynamoDB through the gateway endpoint"),
+                *token_egress(self.args.service_token),
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -378,6 +408,7 @@ class ShopFunctions(pulumi.ComponentResource):
             # The models' own defaults: the code owns its timeouts, the environment just states them.
             "HTTP_CONNECT_TIMEOUT": str(defaults["HTTP_CONNECT_TIMEOUT"].default),
             "HTTP_READ_TIMEOUT": str(defaults["HTTP_READ_TIMEOUT"].default),
+            **(token_environment(self.args.service_token) if self.args.service_token else {}),
         }
 
     def _create_functions(self) -> dict[str, LambdaFunction]:
@@ -390,7 +421,7 @@ class ShopFunctions(pulumi.ComponentResource):
                         idempotency_table=self.tables["idempotency"].arn, jwt_secret=self.jwt_secret.arn)
         group = handler.split(".")[1]
         values = {**self._environment_values(), "POWERTOOLS_SERVICE_NAME": group}
-        statements = function_statements(fn, arns)
+        statements = [*function_statements(fn, arns), *token_statements(fn, args.service_token)]
         vpc_config = None
         replacement_groups: tuple[pulumi.Input[str], ...] = ()
         if fn in VPC_FUNCTIONS and args.network is not None and self.security_group is not None:
@@ -561,6 +592,8 @@ class ShopServices(pulumi.ComponentResource):
                     depends.append(args.cluster.gateway)
             created[f"{manifest['kind']}/{manifest['metadata']['name']}"] = self._custom_resource(
                 name, manifest, depends)
+        if args.edge is not None:
+            edge_resources(name, args.settings, args.edge, self._opts(args.cluster.mesh_ready))
         return created
 
     def _custom_resource(self, name: str, manifest: Manifest,
@@ -583,8 +616,15 @@ class Shop(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: ShopArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("serverless-mesh:shop:Shop", name, None, opts)
-        self.backend = ShopFunctions(f"{name}-functions", args.functions, pulumi.ResourceOptions(parent=self))
-        self.mesh = ShopServices(f"{name}-services", args.services, pulumi.ResourceOptions(parent=self))
+        functions, services = args.functions, args.services
+        if args.service_auth is not None:
+            self.service_auth = ServiceAuth(f"{name}-service-auth", args.service_auth,
+                                            pulumi.ResourceOptions(parent=self))
+            functions = replace(functions, service_token=self.service_auth.access)
+            services = replace(services, edge=EdgeAuth(identity=args.service_auth.identity,
+                                                       jwks=self.service_auth.jwks, other_hosts=args.other_hosts))
+        self.backend = ShopFunctions(f"{name}-functions", functions, pulumi.ResourceOptions(parent=self))
+        self.mesh = ShopServices(f"{name}-services", services, pulumi.ResourceOptions(parent=self))
         #: x-function name -> function, for the HttpApi (the authorizer separately).
         self.functions: dict[str, LambdaFunction] = dict(self.backend.functions)
         self.authorizer = self.backend.authorizer
