@@ -12,6 +12,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +22,7 @@ import pulumi_kubernetes as k8s
 
 from infra.config import PROJECT, PROJECT_DIR, StackConfig
 from infra.kube import k8s_opts
+from infra.node_access import node_launch_template, source_ranges
 from infra.storage import BlockStorage, BlockStorageArgs
 from mesh.gateway import IngressSettings, gateway
 
@@ -154,11 +156,19 @@ def istiod_values() -> dict[str, Any]:
     }
 
 
-def gateway_values(ingress: IngressSettings, internal: bool) -> dict[str, Any]:
+def gateway_values(ingress: IngressSettings, internal: bool, private_cidrs: Sequence[str] = ()) -> dict[str, Any]:
     return {
-        "service": {"type": "LoadBalancer", "annotations": gateway_service_annotations(internal)},
+        "service": {"type": "LoadBalancer", "annotations": gateway_service_annotations(internal),
+                    "loadBalancerSourceRanges": source_ranges(private_cidrs, internal)},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
     }
+
+
+def private_cidrs(args: PlatformArgs) -> list[str]:
+    """The private subnets' CIDRs of the VPC this stack creates (none for an existing cluster's VPC)."""
+    if args.kubeconfig:
+        return []
+    return [plan.cidr for plan in subnet_plan(args.cluster.vpc_cidr, zones=2) if plan.tier == "private"]
 
 
 def load_balancer_hostname(status: Any) -> str:
@@ -434,6 +444,7 @@ class EksCluster(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"serverless-mesh/architecture": spec.architecture},
             tags={"Name": f"{args.name_prefix}-nodes"},
+            launch_template=node_launch_template(f"{name}-nodes", self),
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )
 
@@ -468,7 +479,8 @@ class Istio(pulumi.ComponentResource):
                                     istiod_values(), [self.base])
         self.gateway_release = self._release(
             f"{name}-gateway", gateway_release_name(args.ingress), "gateway", args.ingress.namespace,
-            args.istio_version, gateway_values(args.ingress, args.ingress_internal), [self.istiod, ingress_ns])
+            args.istio_version, gateway_values(args.ingress, args.ingress_internal, private_cidrs(args)),
+            [self.istiod, ingress_ns])
         #: What every Istio custom resource and every meshed workload must wait for (see the class docstring).
         self.ready: list[pulumi.Resource] = [self.base, self.istiod]
         manifest = gateway(args.ingress)

@@ -262,6 +262,13 @@ def _vpc_endpoint(r: Registration) -> Answer:
                             "arn": r.arn("ec2", f"vpc-endpoint/vpce-{seed}")}
 
 
+@outputs("aws:ec2/launchTemplate:LaunchTemplate")
+def _launch_template(r: Registration) -> Answer:
+    template_id = f"lt-{suffix(r.auto)}"
+    return template_id, {**r.inputs, "name": r.physical_name, "latestVersion": 1, "defaultVersion": 1,
+                         "arn": r.arn("ec2", f"launch-template/{template_id}")}
+
+
 # --- RDS ----------------------------------------------------------------------------------------------------
 @outputs("aws:rds/subnetGroup:SubnetGroup")
 def _db_subnet_group(r: Registration) -> Answer:
