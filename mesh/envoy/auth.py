@@ -8,7 +8,8 @@ What istiod programs into a gateway for these objects, reduced to the fields our
 * every `jwtRules` entry is a `jwt_authn` provider (issuer, audiences, inline `jwks`, `Authorization: Bearer`,
   `forwardOriginalToken`); the requirement is "any provider, or no token at all" (`allow_missing`), as istiod
   writes it: a token that is present but fails (signature, expiry, audience, an unknown issuer) is 401, a request
-  without one goes on unauthenticated;
+  without one goes on unauthenticated (an audience mismatch is jwt_authn's 403); `clock_skew_seconds` stays at
+  Envoy's default of 60, as istiod leaves it, so a token is refused from a minute after its `exp`;
 * DENY policies become an `rbac` filter with action DENY, evaluated before one `rbac` filter with action ALLOW
   holding every ALLOW policy's rules (so a workload with any ALLOW policy refuses, with 403, whatever none allows;
   an ALLOW policy without rules allows nothing);
