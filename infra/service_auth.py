@@ -15,6 +15,7 @@ The Kubernetes objects (RequestAuthentication + AuthorizationPolicy on the gatew
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,9 +113,10 @@ class ServiceAuth(pulumi.ComponentResource):
             recovery_window_in_days=30 if self.args.protect_data else 0,
             opts=pulumi.ResourceOptions(parent=self, protect=self.args.protect_data),
         )
+        private_pem: pulumi.Input[str] = self.key.private_key_pem_pkcs8
         aws.secretsmanager.SecretVersion(
             f"{name}-key-version", secret_id=secret.id,
-            secret_string=pulumi.Output.secret(self.key.private_key_pem_pkcs8),
+            secret_string=pulumi.Output.secret(private_pem),
             opts=pulumi.ResourceOptions(parent=self))
         return secret
 
@@ -157,8 +159,12 @@ def edge_resources(name: str, settings: ShopSettings, edge: EdgeAuth, opts: pulu
     """
     keys = pulumi.Output.from_input(edge.jwks)
     created = []
+
+    def spec_of(key_set: str, index: int) -> dict[str, Any]:
+        return dict(edge_manifests(settings, edge.identity, key_set, edge.other_hosts)[index]["spec"])
+
     for i, manifest in enumerate(edge_manifests(settings, edge.identity, "", edge.other_hosts)):
-        spec = keys.apply(lambda j, i=i: edge_manifests(settings, edge.identity, j, edge.other_hosts)[i]["spec"])
+        spec = keys.apply(functools.partial(spec_of, index=i))
         created.append(k8s.apiextensions.CustomResource(
             f"{name}-{manifest['kind'].lower()}-{manifest['metadata']['name']}", api_version=manifest["apiVersion"],
             kind=manifest["kind"], metadata=manifest["metadata"], spec=spec, opts=opts))

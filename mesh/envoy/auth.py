@@ -91,7 +91,8 @@ def jwt_filter(request_authentications: Sequence[Mapping[str, Any]]) -> Resource
             issuers.append(rule["issuer"])
     if not providers:
         return None
-    requirements = [{"provider_name": p} for p in providers] + [{"allow_missing": {}}]
+    requirements: list[dict[str, Any]] = [{"provider_name": p} for p in providers]
+    requirements.append({"allow_missing": {}})
     config = {
         "@type": TYPE_JWT_AUTHN,
         "providers": providers,
