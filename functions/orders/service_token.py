@@ -16,28 +16,16 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 import jwt
 import requests
 
+from functions.orders.settings import ServiceClaims
+
 ALGORITHM = "ES256"
 KEY_CACHE_SECONDS = 300
-
-
-@dataclass(frozen=True, kw_only=True)
-class ServiceClaims:
-    issuer: str
-    subject: str
-    audience: str
-    ttl_seconds: int
-    refresh_margin_seconds: int
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.refresh_margin_seconds < self.ttl_seconds:
-            raise ValueError("the refresh margin must be shorter than the token's lifetime")
 
 
 class ServiceTokenMinter:

@@ -6,12 +6,27 @@ and read `ReadEnv`, a subset, so they can be deployed without the mesh URL or th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 
 from pydantic import AnyHttpUrl, BaseModel, Field
 
 from functions.common.settings import load_env
-from functions.orders.service_token import ServiceClaims
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceClaims:
+    """The service token's claims and lifetime (`functions.orders.service_token` signs them)."""
+
+    issuer: str
+    subject: str
+    audience: str
+    ttl_seconds: int
+    refresh_margin_seconds: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.refresh_margin_seconds < self.ttl_seconds:
+            raise ValueError("the refresh margin must be shorter than the token's lifetime")
 
 
 class ReadEnv(BaseModel):

@@ -13,7 +13,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from functions.orders import handlers
-from functions.orders.service_token import ServiceClaims, ServiceTokenMinter, read_private_key
+from functions.orders.service_token import ServiceTokenMinter, read_private_key
+from functions.orders.settings import ServiceClaims
 from infra.tables import IDEMPOTENCY, ORDERS
 from tests.functions import shop_support as shop
 from tests.support.dynamo import create_table

@@ -323,7 +323,7 @@ def test_the_service_token_key_is_reached_through_a_private_secrets_manager_endp
     assert endpoint.inputs["serviceName"] == "com.amazonaws.eu-west-1.secretsmanager"
     assert endpoint.inputs["vpcEndpointType"] == "Interface" and endpoint.inputs["privateDnsEnabled"] is True
     private_subnets = [r.id for r in graph.of_type("aws:ec2/subnet:Subnet") if "-private-" in r.name]
-    assert endpoint.inputs["subnetIds"] == private_subnets and private_subnets
+    assert sorted(endpoint.inputs["subnetIds"]) == sorted(private_subnets) and private_subnets
     assert endpoint.inputs["securityGroupIds"] == [group.id]
     assert [(r["fromPort"], r["cidrBlocks"]) for r in group.inputs["ingress"]] == [(443, ["10.0.0.0/16"])]
 
