@@ -20,7 +20,6 @@ from functools import cache
 from typing import Any
 
 import jwt
-import requests
 
 from functions.orders.settings import ServiceClaims
 
@@ -54,8 +53,9 @@ class ServiceTokenMinter:
             return self._token
 
 
-class ServiceTokenAuth(requests.auth.AuthBase):
-    """`requests` auth: every request the session sends carries the current service token."""
+class ServiceTokenAuth:
+    """A `requests` auth callable (a session's `auth` may be any callable on the prepared request): every request
+    the session sends carries the current service token. No `requests` import: only adapters talk HTTP."""
 
     def __init__(self, minter: ServiceTokenMinter) -> None:
         self._minter = minter
