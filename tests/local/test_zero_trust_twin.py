@@ -22,17 +22,20 @@ from tests.local.test_shop_twin import _order, _stack_key, _stock, _token, _user
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-shop-twin")]
 
+# One product per test: the module's tests may run at once on different xdist workers against the shared twin.
 PRODUCT = "prod-0003"
+REPLAY_PRODUCT = "prod-0004"
+ORDER_PRODUCT = "prod-0007"
 #: Envoy's jwt_authn accepts a token this long past its `exp` (`clock_skew_seconds`, which istiod leaves at its
 #: default): an expired token is tested beyond it.
 CLOCK_SKEW = 60
 
 
 def _reserve(twin: RunningTwin, token: str | None, path: str = "/api/inventory/reserve",
-             order_id: str | None = None) -> requests.Response:
+             order_id: str | None = None, product: str = PRODUCT) -> requests.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return requests.post(f"{twin.endpoints['ingressUrl']}{path}", headers=headers, timeout=30,
-                         json={"orderId": order_id or f"attack-{uuid.uuid4().hex}", "productId": PRODUCT,
+                         json={"orderId": order_id or f"attack-{uuid.uuid4().hex}", "productId": product,
                                "quantity": 1})
 
 
@@ -66,14 +69,15 @@ def test_the_stacks_token_reserves_and_a_replay_after_expiry_is_refused(dev_twin
                                                                          stack_key: Any) -> None:
     token = _token(stack_key, ttl=2)
     order_id = f"replay-{uuid.uuid4().hex}"
-    before = _stock(dev_twin, PRODUCT)
-    first = _reserve(dev_twin, token, order_id=order_id)
+    before = _stock(dev_twin, REPLAY_PRODUCT)
+    first = _reserve(dev_twin, token, order_id=order_id, product=REPLAY_PRODUCT)
     assert first.status_code == 200, first.text
-    assert _stock(dev_twin, PRODUCT) == before - 1
+    assert _stock(dev_twin, REPLAY_PRODUCT) == before - 1
     time.sleep(2 + CLOCK_SKEW + 1)
-    replay = _reserve(dev_twin, token, order_id=f"replay-{uuid.uuid4().hex}")
+    replay = _reserve(dev_twin, token, order_id=f"replay-{uuid.uuid4().hex}",
+                      product=REPLAY_PRODUCT)
     assert replay.status_code == 401, replay.text
-    assert _stock(dev_twin, PRODUCT) == before - 1
+    assert _stock(dev_twin, REPLAY_PRODUCT) == before - 1
 
 
 def test_public_reads_stay_public_and_notifications_are_not(dev_twin: RunningTwin) -> None:
@@ -85,7 +89,7 @@ def test_public_reads_stay_public_and_notifications_are_not(dev_twin: RunningTwi
 
 def test_the_order_flow_still_works_through_the_ingress(dev_twin: RunningTwin) -> None:
     _, token = _user(dev_twin.api_url)
-    before = _stock(dev_twin, PRODUCT)
-    made = _order(dev_twin.api_url, token, PRODUCT, 1)
+    before = _stock(dev_twin, ORDER_PRODUCT)
+    made = _order(dev_twin.api_url, token, ORDER_PRODUCT, 1)
     assert made.status_code == 201, made.text
-    assert _stock(dev_twin, PRODUCT) == before - 1
+    assert _stock(dev_twin, ORDER_PRODUCT) == before - 1
