@@ -177,6 +177,7 @@ class StackConfig(BaseModel):
     database_mode: Literal["rds", "incluster"] = Field(alias="databaseMode")
     database_instance_class: str = Field(alias="databaseInstanceClass", pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
     token_ttl_seconds: int = Field(alias="tokenTtlSeconds", ge=60, le=86400)
+    service_token_ttl_seconds: int = Field(alias="serviceTokenTtlSeconds", ge=60, le=3600)
     authorizer_cache_seconds: int = Field(alias="authorizerCacheSeconds", ge=0, le=3600)
     orders_reserved_concurrency: int = Field(alias="ordersReservedConcurrency", ge=-1, le=1000)
     inventory_max_connections: int = Field(alias="inventoryMaxConnections", ge=1, le=100000)

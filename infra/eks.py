@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from infra.config import PROJECT
 from infra.iam import assume_role_policy
 from infra.network import Network
+from infra.node_access import node_launch_template
 
 if TYPE_CHECKING:  # the Args the platform hands its children (infra.platform imports this module)
     from infra.platform import PlatformArgs
@@ -195,5 +196,6 @@ class EksCluster(pulumi.ComponentResource):
             update_config=aws.eks.NodeGroupUpdateConfigArgs(max_unavailable=1),
             labels={"serverless-mesh/architecture": spec.architecture},
             tags={"Name": f"{args.name_prefix}-nodes"},
+            launch_template=node_launch_template(f"{name}-nodes", self),
             opts=pulumi.ResourceOptions(parent=self, depends_on=attachments),
         )

@@ -3,12 +3,15 @@ The charts' values and the gateway release's name are pure helpers."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.kube import k8s_opts
+from infra.network import subnet_plan
+from infra.node_access import source_ranges
 from mesh.gateway import IngressSettings, gateway
 
 if TYPE_CHECKING:  # the Args the platform hands its children (infra.platform imports this module)
@@ -52,11 +55,19 @@ def istiod_values() -> dict[str, Any]:
     }
 
 
-def gateway_values(ingress: IngressSettings, internal: bool) -> dict[str, Any]:
+def gateway_values(ingress: IngressSettings, internal: bool, private_cidrs: Sequence[str] = ()) -> dict[str, Any]:
     return {
-        "service": {"type": "LoadBalancer", "annotations": gateway_service_annotations(internal)},
+        "service": {"type": "LoadBalancer", "annotations": gateway_service_annotations(internal),
+                    "loadBalancerSourceRanges": source_ranges(private_cidrs, internal)},
         "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
     }
+
+
+def private_cidrs(args: PlatformArgs) -> list[str]:
+    """The private subnets' CIDRs of the VPC this stack creates (none for an existing cluster's VPC)."""
+    if args.kubeconfig:
+        return []
+    return [plan.cidr for plan in subnet_plan(args.cluster.vpc_cidr, zones=2) if plan.tier == "private"]
 
 
 def load_balancer_hostname(status: Any) -> str:
@@ -93,7 +104,8 @@ class Istio(pulumi.ComponentResource):
                                     istiod_values(), [self.base])
         self.gateway_release = self._release(
             f"{name}-gateway", gateway_release_name(args.ingress), "gateway", args.ingress.namespace,
-            args.istio_version, gateway_values(args.ingress, args.ingress_internal), [self.istiod, ingress_ns])
+            args.istio_version, gateway_values(args.ingress, args.ingress_internal, private_cidrs(args)),
+            [self.istiod, ingress_ns])
         #: What every Istio custom resource and every meshed workload must wait for (see the class docstring).
         self.ready: list[pulumi.Resource] = [self.base, self.istiod]
         manifest = gateway(args.ingress)

@@ -25,6 +25,7 @@ from infra.facts import PrivateNetwork
 from infra.iam import statement
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs
 from infra.packaging import code_archive
+from infra.service_auth import ServiceTokenAccess, token_egress, token_environment, token_statements
 
 # x-function name in infra/openapi.yaml -> entry point. The authorizer is not a route; HttpApi wires it.
 HANDLERS: dict[str, str] = {
@@ -143,6 +144,8 @@ class ShopFunctionsArgs:
     function_prefix: str = ""
     """Prefix of the functions' physical names (`<project>-<stack>-<prefix><function>`). Empty keeps the names the
     stack's one shop has always deployed; a second Shop in the same stack sets its own."""
+    service_token: ServiceTokenAccess | None = None
+    """The mesh credential's key (set by `Shop` from its `ServiceAuth`)."""
     orders_reserved_concurrency: int = -1
     """`ordersReservedConcurrency`: reserved concurrent executions of orders-create (-1: none)."""
 
@@ -227,6 +230,7 @@ class ShopFunctions(pulumi.ComponentResource):
                 aws.ec2.SecurityGroupEgressArgs(protocol="tcp", from_port=HTTPS_PORT, to_port=HTTPS_PORT,
                                                 prefix_list_ids=[endpoint.prefix_list_id],
                                                 description="DynamoDB through the gateway endpoint"),
+                *token_egress(self.args.service_token),
             ],
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -245,6 +249,7 @@ class ShopFunctions(pulumi.ComponentResource):
             # The models' own defaults: the code owns its timeouts, the environment just states them.
             "HTTP_CONNECT_TIMEOUT": str(defaults["HTTP_CONNECT_TIMEOUT"].default),
             "HTTP_READ_TIMEOUT": str(defaults["HTTP_READ_TIMEOUT"].default),
+            **(token_environment(self.args.service_token) if self.args.service_token else {}),
         }
 
     def _previous_names(self, fn: str) -> list[pulumi.Alias] | None:
@@ -264,7 +269,7 @@ class ShopFunctions(pulumi.ComponentResource):
                         idempotency_table=self.tables["idempotency"].arn, jwt_secret=self.jwt_secret.arn)
         group = handler.split(".")[1]
         values = {**self._environment_values(), "POWERTOOLS_SERVICE_NAME": group}
-        statements = function_statements(fn, arns)
+        statements = [*function_statements(fn, arns), *token_statements(fn, args.service_token)]
         vpc_config = None
         replacement_groups: tuple[pulumi.Input[str], ...] = ()
         if fn in VPC_FUNCTIONS and args.network is not None and self.security_group is not None:

@@ -24,6 +24,7 @@ from infra.database import (
 )
 from infra.facts import ClusterFacts, PrivateNetwork
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
+from infra.service_auth import EdgeAuth, edge_resources
 from mesh.common import Manifest, deployment_name
 from mesh.shop import SHOP_VERSION, ShopService, ShopSettings, shop_manifests
 
@@ -60,6 +61,8 @@ class ShopServicesArgs:
     network: PrivateNetwork | None = None
     protect_data: bool = False
     log_level: str = "INFO"
+    edge: EdgeAuth | None = None
+    """The gateway's service-token checks (set by `Shop` from its `ServiceAuth`)."""
 
 
 
@@ -205,6 +208,8 @@ class ShopServices(pulumi.ComponentResource):
                     depends.append(args.cluster.gateway)
             created[f"{manifest['kind']}/{manifest['metadata']['name']}"] = self._custom_resource(
                 name, manifest, depends)
+        if args.edge is not None:
+            edge_resources(name, args.settings, args.edge, self._opts(args.cluster.mesh_ready))
         return created
 
     def _custom_resource(self, name: str, manifest: Manifest,

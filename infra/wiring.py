@@ -9,6 +9,7 @@ enter `mesh/`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import pulumi
@@ -22,13 +23,15 @@ from infra.images import ImagePipelineArgs
 from infra.kube import image_ref
 from infra.lambdas import LambdaFunction
 from infra.platform import ClusterSpec, Platform, PlatformArgs
+from infra.service_auth import ServiceAuthArgs
 from infra.shop import ShopArgs
 from infra.shop_functions import LambdaSettings, ShopFunctionsArgs
 from infra.shop_services import DatabaseSettings, ShopServicesArgs
 from infra.todos import TodosApiArgs
 from mesh.canary import CanarySettings, RetrySettings
 from mesh.gateway import IngressSettings
-from mesh.shop import CircuitBreakerSettings, ShopService, ShopSettings
+from mesh.service_auth import ServiceIdentity
+from mesh.shop import CircuitBreakerSettings, ShopSettings
 
 # --- The TODO API, the image pipeline and the REST API ------------------------------------------------------
 
@@ -174,11 +177,16 @@ def shop_settings(cfg: StackConfig, ingress: IngressSettings) -> ShopSettings:
         max_ejection_percent=cfg.inventory_max_ejection_percent,
     )
     defaults = ShopSettings()
-    services = tuple(ShopService(name=s.name, prefix=s.prefix, port=s.port, target_port=s.target_port,
-                                 timeout=s.timeout, callers=s.callers,
-                                 circuit_breaker=breaker if s.circuit_breaker is not None else None)
+    services = tuple(replace(s, circuit_breaker=breaker if s.circuit_breaker is not None else None)
                      for s in defaults.services)
     return ShopSettings(namespace=defaults.namespace, ingress=ingress, services=services)
+
+
+def canary_hosts(cfg: StackConfig, ingress: IngressSettings) -> tuple[str, ...]:
+    """The canary app's hosts on the shared gateway (its VirtualService owns them, so allowing them by name at the
+    gateway opens nothing of the shop's)."""
+    canary = canary_settings(cfg, ingress)
+    return (canary.host, *canary.extra_hosts)
 
 
 def check_shop_config(cfg: StackConfig) -> None:
@@ -218,4 +226,7 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: PlatformFacts, image
             network=network,
             protect_data=cfg.protect_data,
         ),
+        service_auth=ServiceAuthArgs(identity=ServiceIdentity(), ttl_seconds=cfg.service_token_ttl_seconds,
+                                     network=network, protect_data=cfg.protect_data),
+        other_hosts=canary_hosts(cfg, platform.cluster.ingress),
     )

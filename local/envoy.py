@@ -183,6 +183,9 @@ class EnvoyProcess:
         destination_rules: Sequence[Mapping[str, Any]],
         endpoints: Endpoints,
         timeout: float = 15.0,
+        *,
+        request_authentications: Sequence[Mapping[str, Any]] = (),
+        authorization_policies: Sequence[Mapping[str, Any]] = (),
     ) -> str:
         """Translate the specs, swap the files, and return once Envoy serves the new version.
 
@@ -190,7 +193,9 @@ class EnvoyProcess:
         listeners, then clusters again without the ones no route references any more.
         """
         rds_paths = {spec.name: rds_path(self.config_dir, spec.name) for spec in self.listeners}
-        resources = translate(virtual_services, destination_rules, endpoints, self.listeners, rds_paths=rds_paths)
+        resources = translate(virtual_services, destination_rules, endpoints, self.listeners, rds_paths=rds_paths,
+                              request_authentications=request_authentications,
+                              authorization_policies=authorization_policies)
         with self._apply_lock:
             return self._swap(resources, timeout)
 

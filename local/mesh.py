@@ -1,4 +1,5 @@
-"""The mesh engine: the graph's Istio VirtualServices and DestinationRules, served by real Envoy.
+"""The mesh engine: the graph's Istio VirtualServices, DestinationRules and the gateway's RequestAuthentication and
+AuthorizationPolicy, served by real Envoy.
 
 The specs are the graph's own (`spec` of each custom resource, exactly what istiod would read); `mesh.envoy`
 translates them and `local.envoy.EnvoyProcess` runs them. Endpoints come from the graph's Services (selectors) and
@@ -9,7 +10,10 @@ Two listeners, both the ingress gateway's view (VirtualServices bound to the gra
   header (`default_host`), so the seed's `curl http://myapp-service/version` works as `curl $MESH_URL/version`;
 * `ingressUrl`: the whole ingress gateway (the shop's routes, hosts `*`). The graph's load-balancer hostname of the
   ingress (in exports and in the order functions' `K8S_API_URL`) is translated to it, so the Lambdas reach the
-  services through Envoy with the same routes, retries and circuit breaker as in the cluster.
+  services through Envoy with the same routes, retries and circuit breaker as in the cluster. It is the gateway
+  workload (the Gateway's namespace and selector), so the policies selecting that workload become its `jwt_authn`
+  and `rbac` filters: a caller without the stack's service token is refused here as it would be in the cluster.
+  (`meshUrl` is a convenience view that answers any Host; it carries no policy.)
 
 A stack file change re-applies routes and clusters with `EnvoyProcess.apply` (no listener restart, no dropped
 request). `<state>/mesh.json` records the admin address, listeners and the applied split for `python -m local
@@ -23,7 +27,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +47,9 @@ from sim.capture import Graph
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
 DESTINATION_RULE = "kubernetes:networking.istio.io/v1:DestinationRule"
 GATEWAY = "kubernetes:networking.istio.io/v1:Gateway"
-TYPES = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY)
+REQUEST_AUTHENTICATION = "kubernetes:security.istio.io/v1:RequestAuthentication"
+AUTHORIZATION_POLICY = "kubernetes:security.istio.io/v1:AuthorizationPolicy"
+TYPES = (VIRTUAL_SERVICE, DESTINATION_RULE, GATEWAY, REQUEST_AUTHENTICATION, AUTHORIZATION_POLICY)
 INGRESS_LISTENER = "ingress"
 #: A load balancer's DNS name as AWS (and the recording mock) hands it out.
 ELB_HOSTNAME = re.compile(r"[a-z0-9][a-z0-9-]*\.elb\.[a-z0-9-]+\.amazonaws\.com")
@@ -80,6 +86,12 @@ class MeshSpecs:
     services: list[ServiceRef]
     gateway: str | None
     """`<namespace>/<name>` of the ingress Gateway (the first in the graph)."""
+    request_authentications: list[dict[str, Any]] = field(default_factory=list)
+    authorization_policies: list[dict[str, Any]] = field(default_factory=list)
+    """Every one in the graph; `mesh.envoy` keeps those selecting the gateway workload (the sidecars' stay
+    cloud-only)."""
+    gateway_workload: tuple[str, tuple[tuple[str, str], ...]] | None = None
+    """The ingress Gateway's workload: its namespace and the pod labels its `selector` names."""
 
     @classmethod
     def from_graph(cls, graph: Graph) -> MeshSpecs:
@@ -90,10 +102,19 @@ class MeshSpecs:
                 services.append(ServiceRef(name=str(meta.get("name")), namespace=str(meta.get("namespace") or
                                                                                      "default"),
                                            selector={str(k): str(v) for k, v in spec["selector"].items()}))
-        gateways = [_ref(_manifest(r)) for r in graph.of_type(GATEWAY)]
+        gateways = [_manifest(r) for r in graph.of_type(GATEWAY)]
+        workload = None
+        if gateways:
+            # The gateway pods run in the Gateway's namespace (the Helm release's) with the labels it selects.
+            namespace = gateways[0]["metadata"].get("namespace") or "default"
+            labels = tuple(sorted((str(k), str(v)) for k, v in (gateways[0]["spec"].get("selector") or {}).items()))
+            workload = (namespace, labels)
         return cls(virtual_services=[_manifest(r) for r in graph.of_type(VIRTUAL_SERVICE)],
                    destination_rules=[_manifest(r) for r in graph.of_type(DESTINATION_RULE)],
-                   services=services, gateway=gateways[0] if gateways else None)
+                   services=services, gateway=_ref(gateways[0]) if gateways else None,
+                   request_authentications=[_manifest(r) for r in graph.of_type(REQUEST_AUTHENTICATION)],
+                   authorization_policies=[_manifest(r) for r in graph.of_type(AUTHORIZATION_POLICY)],
+                   gateway_workload=workload)
 
     def bound(self, vs: Mapping[str, Any], gateway: str) -> bool:
         namespace = (vs.get("metadata") or {}).get("namespace") or "default"
@@ -183,7 +204,10 @@ class MeshEngine(Engine):
             listeners.append(ListenerSpec(name=CANARY_LISTENER, port=free_port(), gateway=gateway,
                                           virtual_services=(self._canary_ref,), default_host=host))
         if specs.gateway and any(specs.bound(vs, specs.gateway) for vs in specs.virtual_services):
-            listeners.append(ListenerSpec(name=INGRESS_LISTENER, port=free_port(), gateway=specs.gateway))
+            # The ingress listener is the gateway workload: its RequestAuthentication/AuthorizationPolicy apply.
+            namespace, labels = specs.gateway_workload or (None, ())
+            listeners.append(ListenerSpec(name=INGRESS_LISTENER, port=free_port(), gateway=specs.gateway,
+                                          workload_namespace=namespace, workload_labels=labels))
         if not listeners:
             if any(graph.of_type(t) for t in TYPES):
                 self.sink.write(self.name, "no VirtualService in the graph is bound to a gateway: Envoy not started")
@@ -221,7 +245,9 @@ class MeshEngine(Engine):
         endpoints = endpoints_for(specs.services, workloads, specs.destination_rules)
         started = time.monotonic()
         with self._lock:
-            self.version = self.envoy.apply(specs.virtual_services, specs.destination_rules, endpoints)
+            self.version = self.envoy.apply(specs.virtual_services, specs.destination_rules, endpoints,
+                                            request_authentications=specs.request_authentications,
+                                            authorization_policies=specs.authorization_policies)
             self.specs = specs
         took = (time.monotonic() - started) * 1000
         summary = self._split_summary()

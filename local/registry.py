@@ -90,6 +90,9 @@ DETAILS: dict[str, Detail] = {
     mesh.VIRTUAL_SERVICE: _static("Envoy routes (weights, retries, timeouts)"),
     mesh.DESTINATION_RULE: _static("Envoy clusters (subsets, circuit breakers)"),
     mesh.GATEWAY: _static("Envoy listener"),
+    mesh.REQUEST_AUTHENTICATION: _static("jwt_authn filter on the ingress listener when it selects the gateway"),
+    mesh.AUTHORIZATION_POLICY: _static("rbac filter on the ingress listener when it selects the gateway; a "
+                                       "sidecar's (mTLS identities) is not emulated"),
 }
 
 # Resource type -> (engine name, detail): the engines say what they deploy, `DETAILS` how plan shows it.
@@ -134,7 +137,8 @@ CLOUD_ONLY: dict[str, str] = {
     "kubernetes:core/v1:Namespace": "cloud-only: one loopback namespace",
     "kubernetes:core/v1:ServiceAccount": "cloud-only: identities of sidecars",
     "kubernetes:security.istio.io/v1:PeerAuthentication": "cloud-only: mTLS between sidecars (loopback is plain)",
-    "kubernetes:security.istio.io/v1:AuthorizationPolicy": "cloud-only: sidecar authorization is not emulated",
+    "tls:index/privateKey:PrivateKey": "the mock's: a real P-256 key, stable per resource name",
+    "pulumi:providers:tls": "cloud-only: keys are made by the mock",
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "cloud-only: cluster API types",
 }
 CLOUD_ONLY_PREFIXES = {

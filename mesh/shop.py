@@ -86,11 +86,18 @@ class ShopService:
     circuit_breaker: CircuitBreakerSettings | None = None
     callers: tuple[str, ...] = ()
     """Service accounts (in the shop namespace) of in-mesh workloads allowed to call this service."""
+    public_reads: bool = False
+    """GET/HEAD under the prefix are open to anyone at the ingress (`mesh.service_auth`); otherwise service-only."""
+    writes: tuple[str, ...] = ()
+    """Paths under the prefix (``""`` for the prefix itself) the stack's service token may POST at the ingress."""
 
     def __post_init__(self) -> None:
         if not self.prefix.startswith("/") or self.prefix.endswith("/"):
             raise ValueError(f"{self.name}.prefix: must start with '/' and not end with it, got {self.prefix!r}")
         check_duration(self.timeout, f"{self.name}.timeout")
+        for suffix in self.writes:
+            if suffix and (not suffix.startswith("/") or "*" in suffix):
+                raise ValueError(f"{self.name}.writes: {suffix!r} must be '' or an exact '/path'")
 
     @property
     def labels(self) -> dict[str, str]:
@@ -109,9 +116,12 @@ class ShopService:
 
 def default_services() -> tuple[ShopService, ...]:
     return (
-        ShopService(name="inventory", prefix="/api/inventory", circuit_breaker=CircuitBreakerSettings()),
-        ShopService(name="product", prefix="/api/products"),
-        ShopService(name="notification", prefix="/api/notifications"),
+        # Stock and the catalogue are what the shop shows anyone; changing stock and writing (or reading) a user's
+        # notifications is for the stack's own order function only.
+        ShopService(name="inventory", prefix="/api/inventory", circuit_breaker=CircuitBreakerSettings(),
+                    public_reads=True, writes=("/reserve", "/release")),
+        ShopService(name="product", prefix="/api/products", public_reads=True),
+        ShopService(name="notification", prefix="/api/notifications", writes=("",)),
     )
 
 

@@ -262,6 +262,13 @@ def _vpc_endpoint(r: Registration) -> Answer:
                             "arn": r.arn("ec2", f"vpc-endpoint/vpce-{seed}")}
 
 
+@outputs("aws:ec2/launchTemplate:LaunchTemplate")
+def _launch_template(r: Registration) -> Answer:
+    template_id = f"lt-{suffix(r.auto)}"
+    return template_id, {**r.inputs, "name": r.physical_name, "latestVersion": 1, "defaultVersion": 1,
+                         "arn": r.arn("ec2", f"launch-template/{template_id}")}
+
+
 # --- RDS ----------------------------------------------------------------------------------------------------
 @outputs("aws:rds/subnetGroup:SubnetGroup")
 def _db_subnet_group(r: Registration) -> Answer:
@@ -300,3 +307,28 @@ def _docker_image(r: Registration) -> Answer:
         # Not exported: no digest, and `ref` is just a tag (or empty).
         return r.name, {**out, "digest": "", "ref": tags[0] if tags else ""}
     return digest, {**out, "digest": digest, "ref": f"{tags[0]}@{digest}"}
+
+
+# --- TLS ----------------------------------------------------------------------------------------------------
+@outputs("tls:index/privateKey:PrivateKey")
+def _private_key(r: Registration) -> Answer:
+    """A real key (the twin signs and verifies with it), derived from the resource's name so every capture of the
+    same stack holds the same key: a config change re-captures the graph without rotating it under the twin."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if r.inputs.get("algorithm") != "ECDSA" or r.inputs.get("ecdsaCurve") != "P256":
+        raise NotImplementedError(f"the recording mock makes only ECDSA P256 keys, not {r.inputs} ({r.name})")
+    order = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # P-256's group order
+    seed = int.from_bytes(hashlib.sha256(f"tls-key::{r.name}::{PROJECT_DIR}".encode()).digest(), "big")
+    key = ec.derive_private_key(seed % (order - 1) + 1, ec.SECP256R1())
+    pem = serialization.Encoding.PEM
+    public = key.public_key().public_bytes(pem, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return f"{r.name}-{suffix(r.auto)}", {
+        **r.inputs,
+        "privateKeyPem": key.private_bytes(pem, serialization.PrivateFormat.TraditionalOpenSSL,
+                                           serialization.NoEncryption()).decode(),
+        "privateKeyPemPkcs8": key.private_bytes(pem, serialization.PrivateFormat.PKCS8,
+                                                serialization.NoEncryption()).decode(),
+        "publicKeyPem": public,
+    }

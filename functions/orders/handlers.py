@@ -25,6 +25,7 @@ from functions.orders import logic
 from functions.orders.adapters import DynamoOrderRepository, HttpInventory, HttpNotifier, build_session
 from functions.orders.errors import IdempotencyKeyReused, MissingIdempotencyKey, RequestInProgress
 from functions.orders.models import IDEMPOTENCY_KEY, CreateOrderRequest, PlaceOrder
+from functions.orders.service_token import service_auth
 from functions.orders.settings import get_env, get_read_env
 
 if TYPE_CHECKING:
@@ -49,7 +50,10 @@ def orders_repository(table_name: str) -> DynamoOrderRepository:
 
 @cache
 def http_session(base_url: str) -> Any:
-    return build_session(base_url)
+    session = build_session(base_url)
+    env = get_env()
+    session.auth = service_auth(env.SERVICE_TOKEN_SECRET_ARN, env.service_claims)  # the ingress wants it
+    return session
 
 
 def inventory() -> HttpInventory:

@@ -15,15 +15,17 @@ matters for behaviour:
 * ``outlierDetection`` maps field by field, success-rate ejection off, ``minHealthPercent`` (default 0)
   as the panic threshold.
 
-mTLS (``tls.mode``), PeerAuthentication and AuthorizationPolicy are enforced by sidecars with workload
-certificates and have no local equivalent: the twin's upstreams are plain processes on loopback. Any
-other spec field this module does not translate raises ``UnsupportedSpec`` instead of being ignored,
-so the twin never silently diverges from the cluster.
+mTLS (``tls.mode``), PeerAuthentication and the sidecars' AuthorizationPolicies are enforced with workload
+certificates and have no local equivalent: the twin's upstreams are plain processes on loopback. The policies of
+the ingress gateway's own workload do: RequestAuthentication and AuthorizationPolicy selecting it become its
+``jwt_authn`` and ``rbac`` filters (``auth``). Any other spec field this module does not translate raises
+``UnsupportedSpec`` instead of being ignored, so the twin never silently diverges from the cluster.
 The package, one job per module: `common` (types, defaults, names), `routes` (VirtualServices), `clusters`
-(DestinationRules), `endpoints` (Services and pods), `listeners` (`translate`). Pure: writing the files Envoy
-watches and running it are `local.envoy`'s.
+(DestinationRules), `endpoints` (Services and pods), `auth` (gateway security filters), `listeners` (`translate`).
+Pure: writing the files Envoy watches and running it are `local.envoy`'s.
 """
 
+from mesh.envoy.auth import security_filters
 from mesh.envoy.clusters import clusters_for
 from mesh.envoy.common import (
     ISTIO_DEFAULT_CONNECT_TIMEOUT,
@@ -55,5 +57,5 @@ __all__ = [
     "LOOPBACK", "TYPE_CLUSTER", "TYPE_LISTENER", "TYPE_ROUTE", "UNLIMITED", "Endpoint", "Endpoints",
     "EnvoyResources", "ListenerSpec", "Resource", "ServiceRef", "UnsupportedSpec", "Workload", "cluster_name",
     "clusters_for", "endpoints_for", "host_domains", "listener", "qualify_gateway", "qualify_host",
-    "route_configuration", "translate",
+    "route_configuration", "security_filters", "translate",
 ]

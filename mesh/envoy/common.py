@@ -50,6 +50,11 @@ class ListenerSpec:
     """Only these VirtualServices (``<namespace>/<name>`` or ``<name>``); empty means all bound to the gateway."""
     default_host: str | None = None
     """A host whose routes also answer any other Host header (so ``curl http://127.0.0.1:PORT/`` works)."""
+    workload_namespace: str | None = None
+    """Namespace of the gateway workload behind the listener; RequestAuthentication/AuthorizationPolicy objects
+    that select it become its ``jwt_authn``/``rbac`` filters (None: no workload, no security filters)."""
+    workload_labels: tuple[tuple[str, str], ...] = ()
+    """Pod labels of that workload (what a policy's ``selector.matchLabels`` is matched against)."""
 
 
 @dataclass(frozen=True)

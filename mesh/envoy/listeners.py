@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mesh.envoy.auth import security_filters
 from mesh.envoy.clusters import clusters_for
 from mesh.envoy.common import (
     LOOPBACK,
@@ -22,14 +23,16 @@ from mesh.envoy.common import (
 from mesh.envoy.routes import route_configuration
 
 
-def listener(spec: ListenerSpec, rds_path: str | None, route_config: Resource | None = None) -> Resource:
-    """An HTTP listener on 127.0.0.1: routes come from a watched RDS file (or inline, for pure tests)."""
+def listener(spec: ListenerSpec, rds_path: str | None, route_config: Resource | None = None,
+             security: Sequence[Resource] = ()) -> Resource:
+    """An HTTP listener on 127.0.0.1: routes come from a watched RDS file (or inline, for pure tests); the
+    workload's `security` filters (jwt_authn, rbac) run before the router."""
     hcm: dict[str, Any] = {
         "@type": TYPE_HCM,
         "stat_prefix": spec.name,
         "codec_type": "AUTO",
         "strip_any_host_port": True,  # "myapp-service:80" matches the "myapp-service" domain, like a gateway
-        "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {"@type": TYPE_ROUTER}}],
+        "http_filters": [*security, {"name": "envoy.filters.http.router", "typed_config": {"@type": TYPE_ROUTER}}],
     }
     if rds_path is not None:
         hcm["rds"] = {
@@ -55,12 +58,15 @@ def translate(
     listeners: Sequence[ListenerSpec],
     *,
     rds_paths: Mapping[str, str] | None = None,
+    request_authentications: Sequence[Mapping[str, Any]] = (),
+    authorization_policies: Sequence[Mapping[str, Any]] = (),
 ) -> EnvoyResources:
     """Envoy listeners, route configurations and clusters for the given Istio specs.
 
     With ``rds_paths`` (listener name -> file) each listener reads its routes from that file (so weights
     change without touching the listener); without it routes are inlined (static config). Writing the
-    files is the caller's (``local.envoy``): this module only translates.
+    files is the caller's (``local.envoy``): this module only translates. RequestAuthentications and
+    AuthorizationPolicies selecting a listener's workload become its security filters (``mesh.envoy.auth``).
     """
     names = [spec.name for spec in listeners]
     if len(set(names)) != len(names):
@@ -74,6 +80,7 @@ def translate(
         route_configs.append({"@type": TYPE_ROUTE, **config})
         path = rds_paths[spec.name] if rds_paths is not None else None
         inline = None if path else {k: v for k, v in config.items()}
-        out_listeners.append(listener(spec, path, inline))
+        security = security_filters(spec, request_authentications, authorization_policies)
+        out_listeners.append(listener(spec, path, inline, security))
     clusters = clusters_for(used, destination_rules, endpoints)
     return EnvoyResources(listeners=out_listeners, route_configs=route_configs, clusters=clusters)

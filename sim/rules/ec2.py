@@ -85,3 +85,13 @@ def _vpc_endpoint(inputs: dict[str, Any]) -> None:
         raise CloudRejection(f"only DynamoDB and S3 have gateway endpoints, not {service}")
     if kind == "Gateway" and (inputs.get("subnetIds") or inputs.get("securityGroupIds")):
         raise CloudRejection("a gateway endpoint takes route tables, not subnets or security groups")
+
+
+@rule("aws:ec2/launchTemplate:LaunchTemplate")
+def _launch_template(inputs: dict[str, Any]) -> None:
+    options = inputs.get("metadataOptions") or {}
+    if options.get("httpTokens", "optional") not in ("optional", "required"):
+        raise CloudRejection(f"metadataOptions.httpTokens {options.get('httpTokens')!r} is not optional/required")
+    hops = whole(options.get("httpPutResponseHopLimit", 1))
+    if hops is None or not 1 <= hops <= 64:
+        raise CloudRejection(f"metadataOptions.httpPutResponseHopLimit must be 1..64, got {hops}")

@@ -25,6 +25,38 @@ REPO = Path(__file__).resolve().parents[2]
 # 64 bytes: above HS256's 32-byte minimum (and HS512's 64, used to forge a wrong-algorithm token).
 SIGNING_KEY = "test-signing-key-0123456789abcdefghijklmnopqrstuvwxyz-0123456789"
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abc123defg/prod/GET/orders"
+#: The service identity the order function presents to the mesh (the stack's values come from mesh.service_auth).
+SERVICE_CLAIMS = {"SERVICE_TOKEN_ISSUER": "serverless-mesh-orders", "SERVICE_TOKEN_SUBJECT": "orders",
+                  "SERVICE_TOKEN_AUDIENCE": "shop-mesh"}
+SERVICE_KEY_SECRET = "test-service-token-key"
+
+
+def service_key_pem() -> tuple[str, str]:
+    """A fresh P-256 key pair as (private PEM, public PEM)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def service_token_env(monkeypatch: Any) -> str:
+    """The service-token key as a secret in the moto server the test points at, and the env naming it. Returns
+    the public PEM (to verify what the function sent)."""
+    import boto3
+
+    private, public = service_key_pem()
+    sm = boto3.client("secretsmanager")
+    name = f"{SERVICE_KEY_SECRET}-{time.monotonic_ns()}"
+    arn = sm.create_secret(Name=name, SecretString=private)["ARN"]
+    monkeypatch.setenv("SERVICE_TOKEN_SECRET_ARN", arn)
+    for key, value in SERVICE_CLAIMS.items():
+        monkeypatch.setenv(key, value)
+    return public
 
 
 def reset_function_caches() -> None:
@@ -36,6 +68,7 @@ def reset_function_caches() -> None:
     from functions.auth import settings as auth_settings
     from functions.common import aws
     from functions.orders import handlers as order_handlers
+    from functions.orders import service_token
     from functions.orders import settings as order_settings
 
     aws.reset()
@@ -50,6 +83,7 @@ def reset_function_caches() -> None:
     order_handlers.orders_repository.cache_clear()
     order_handlers.idempotent_place_order.cache_clear()
     order_handlers.http_session.cache_clear()
+    service_token.service_auth.cache_clear()
 
 
 def context(function_name: str) -> Any:
@@ -115,6 +149,8 @@ class FakeServices:
     notify_delay: float = 0.0
     reserve_delay: float = 0.0
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    authorizations: list[str] = field(default_factory=list)
+    """The `Authorization` header of every POST, in order."""
     reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
     notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
@@ -185,6 +221,7 @@ def fake_services(services: FakeServices) -> Iterator[FakeServices]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
+            services.authorizations.append(self.headers.get("Authorization") or "")
             status, payload = services.answer(self.path, body)
             if self.path == "/api/notifications" and services.notify_delay:
                 time.sleep(services.notify_delay)

@@ -14,6 +14,7 @@ SHAPE = {"handlers", "logic", "ports", "adapters", "models", "errors", "settings
 EXTRAS = {
     "images": {"imaging", "keys"},
     "auth": {"passwords", "tokens"},
+    "orders": {"service_token"},
 }
 # `common` is shared plumbing, not a group: its `aws` is the boto3 client factory every adapter uses.
 COMMON = {"aws", "errors", "http", "logging", "settings"}

@@ -36,6 +36,7 @@ def tables(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "orders")
     monkeypatch.setenv("HTTP_CONNECT_TIMEOUT", "0.5")
     monkeypatch.setenv("HTTP_READ_TIMEOUT", "2")
+    shop.service_token_env(monkeypatch)
     shop.reset_function_caches()
     yield ddb
     shop.reset_function_caches()

@@ -57,6 +57,7 @@ def shop_env(services: SimpleNamespace, aws_endpoint: str, monkeypatch: pytest.M
     monkeypatch.setenv("K8S_API_URL", services.ingress)
     monkeypatch.setenv("HTTP_CONNECT_TIMEOUT", "2")
     monkeypatch.setenv("HTTP_READ_TIMEOUT", "10")
+    shop.service_token_env(monkeypatch)
     shop.reset_function_caches()
     yield SimpleNamespace(ddb=ddb, **vars(services))
     shop.reset_function_caches()

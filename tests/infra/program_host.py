@@ -32,6 +32,14 @@ PROJECT = "serverless-mesh"
 ACCOUNT = "123456789012"
 
 
+#: A fixed P-256 public key (the program venv has no `cryptography` to make one; the recording mock makes real ones).
+FIXED_P256_PUBLIC_PEM = """-----BEGIN PUBLIC KEY-----
+MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjlM7b6C/e0YluzBmfAH7YH75+Lio
+D+9bMAYocDGHsqNz6x294DMYNm0Gn4Om9ZAAU8c2M8sEGyHFXhqGwfQAtA==
+-----END PUBLIC KEY-----
+"""
+
+
 class Mocks(pulumi.runtime.Mocks):
     """Echoes inputs back with the few outputs providers compute that the program reads (ids, ARNs, names)."""
 
@@ -57,6 +65,8 @@ class Mocks(pulumi.runtime.Mocks):
                                      "namespace": outputs.get("namespace", "default")}
             # The platform reads the ingress gateway's LoadBalancer Service for its hostname.
             outputs.setdefault("status", {"loadBalancer": {"ingress": [{"hostname": f"{args.name}.elb.test"}]}})
+        if args.typ == "tls:index/privateKey:PrivateKey":  # the program turns the public half into a JWKS
+            outputs.update(publicKeyPem=FIXED_P256_PUBLIC_PEM, privateKeyPemPkcs8="-----BEGIN PRIVATE KEY-----")
         if args.typ == "docker-build:index:Image":  # Deployments pull the pushed ref by digest
             tags = list(outputs.get("tags") or [])
             outputs.update(digest="sha256:" + "0" * 64, ref=f"{tags[0]}@sha256:{'0' * 64}" if tags else "")

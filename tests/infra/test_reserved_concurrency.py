@@ -5,20 +5,24 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, parse_stack_config, stack_config_values
+from sim.capture import Graph
 from tests.infra.test_shop import FUNCTION, SHOP_FUNCTIONS, SHOP_FUNCTIONS_PREFIX, shop_graph
+
+
+def _reserved(graph: Graph, fn: str) -> object:
+    return graph.one(FUNCTION, f"{SHOP_FUNCTIONS_PREFIX}{fn}-function").inputs["reservedConcurrentExecutions"]
 
 
 def test_unreserved_by_default_as_the_provider_defaults() -> None:
     graph = shop_graph()
     for name in SHOP_FUNCTIONS:
-        assert graph.one(FUNCTION, f"{SHOP_FUNCTIONS_PREFIX}{name}-function").inputs["reservedConcurrentExecutions"] == -1, name
+        assert _reserved(graph, name) == -1, name
 
 
 def test_the_reservation_lands_on_orders_create_only() -> None:
     graph = shop_graph(ordersReservedConcurrency=5)
-    assert graph.one(FUNCTION, f"{SHOP_FUNCTIONS_PREFIX}orders-create-function").inputs["reservedConcurrentExecutions"] == 5
-    others = [n for n in SHOP_FUNCTIONS if n != "orders-create"]
-    assert all(graph.one(FUNCTION, f"{SHOP_FUNCTIONS_PREFIX}{n}-function").inputs["reservedConcurrentExecutions"] == -1 for n in others)
+    assert _reserved(graph, "orders-create") == 5
+    assert all(_reserved(graph, n) == -1 for n in SHOP_FUNCTIONS if n != "orders-create")
 
 
 @pytest.mark.parametrize("value", [-2, 1001])

@@ -203,13 +203,15 @@ def test_functions_run_the_group_handlers_on_python312_arm64(graph: Graph) -> No
 def test_each_role_allows_exactly_what_its_function_calls(graph: Graph) -> None:
     users, orders, idem = (table(graph, r).outputs["arn"] for r in ("users", "orders", "idempotency"))
     secret = graph.one("aws:secretsmanager/secret:Secret", "shop-functions-jwt-key").outputs["arn"]
+    service_key = graph.one("aws:secretsmanager/secret:Secret", "shop-service-auth-key-secret").outputs["arn"]
     expected = {
         "auth-register": {("dynamodb:PutItem",): [users]},
         "auth-token": {("dynamodb:GetItem",): [users], ("secretsmanager:GetSecretValue",): [secret]},
         "auth-authorizer": {("secretsmanager:GetSecretValue",): [secret]},
         "orders-create": {("dynamodb:GetItem", "dynamodb:PutItem"): [orders],
                           ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"):
-                              [idem]},
+                              [idem],
+                          ("secretsmanager:GetSecretValue",): [service_key]},
         "orders-get": {("dynamodb:GetItem",): [orders]},
         "orders-list": {("dynamodb:Query",): [f"{orders}/index/byUser"]},
     }
@@ -298,19 +300,33 @@ def test_auth_functions_run_outside_the_vpc(graph: Graph) -> None:
         assert not function(graph, name).inputs.get("vpcConfig"), name
 
 
-def test_orders_security_group_reaches_only_the_ingress_and_dynamodb(graph: Graph) -> None:
+def test_orders_security_group_reaches_only_the_ingress_dynamodb_and_the_secrets_endpoint(graph: Graph) -> None:
     sg = orders_sg(graph)
-    endpoint = graph.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    endpoint = graph.one("aws:ec2/vpcEndpoint:VpcEndpoint", "shop-functions-dynamodb-endpoint")
+    secrets_sg = graph.one("aws:ec2/securityGroup:SecurityGroup", "shop-service-auth-secrets-endpoint-sg")
     assert sg.inputs["vpcId"] == graph.one("aws:ec2/vpc:Vpc").id
     assert not sg.inputs.get("ingress")
     rules = sorted((r["fromPort"], r["toPort"], r["protocol"], tuple(r.get("cidrBlocks") or ()),
-                    tuple(r.get("prefixListIds") or ())) for r in sg.inputs["egress"])
-    assert rules == [(80, 80, "tcp", ("10.0.0.0/16",), ()),
-                     (443, 443, "tcp", (), (endpoint.outputs["prefixListId"],))]
+                    tuple(r.get("prefixListIds") or ()), tuple(r.get("securityGroups") or ()))
+                   for r in sg.inputs["egress"])
+    assert rules == [(80, 80, "tcp", ("10.0.0.0/16",), (), ()),
+                     (443, 443, "tcp", (), (), (secrets_sg.id,)),
+                     (443, 443, "tcp", (), (endpoint.outputs["prefixListId"],), ())]
+
+
+def test_the_service_token_key_is_reached_through_a_private_secrets_manager_endpoint(graph: Graph) -> None:
+    endpoint = graph.one("aws:ec2/vpcEndpoint:VpcEndpoint", "shop-service-auth-secrets-endpoint")
+    group = graph.one("aws:ec2/securityGroup:SecurityGroup", "shop-service-auth-secrets-endpoint-sg")
+    assert endpoint.inputs["serviceName"] == "com.amazonaws.eu-west-1.secretsmanager"
+    assert endpoint.inputs["vpcEndpointType"] == "Interface" and endpoint.inputs["privateDnsEnabled"] is True
+    private_subnets = [r.id for r in graph.of_type("aws:ec2/subnet:Subnet") if "-private-" in r.name]
+    assert sorted(endpoint.inputs["subnetIds"]) == sorted(private_subnets) and private_subnets
+    assert endpoint.inputs["securityGroupIds"] == [group.id]
+    assert [(r["fromPort"], r["cidrBlocks"]) for r in group.inputs["ingress"]] == [(443, ["10.0.0.0/16"])]
 
 
 def test_dynamodb_gateway_endpoint_serves_the_private_route_tables(graph: Graph) -> None:
-    endpoint = graph.one("aws:ec2/vpcEndpoint:VpcEndpoint")
+    endpoint = graph.one("aws:ec2/vpcEndpoint:VpcEndpoint", "shop-functions-dynamodb-endpoint")
     assert endpoint.inputs["serviceName"] == "com.amazonaws.eu-west-1.dynamodb"
     assert endpoint.inputs["vpcEndpointType"] == "Gateway"
     private_tables = [r.id for r in graph.of_type("aws:ec2/routeTable:RouteTable") if "-private-" in r.name]
@@ -322,7 +338,7 @@ def test_dynamodb_gateway_endpoint_serves_the_private_route_tables(graph: Graph)
 def test_jwt_key_is_only_in_the_secret_version_and_marked_secret(graph: Graph) -> None:
     holders = {r.urn: paths_holding(r.inputs, JWT_KEY) for r in graph.resources}
     holders = {urn: paths for urn, paths in holders.items() if paths}
-    version = graph.one("aws:secretsmanager/secretVersion:SecretVersion")
+    version = graph.one("aws:secretsmanager/secretVersion:SecretVersion", "shop-functions-jwt-key-version")
     assert holders == {version.urn: ["secretString"]}
     assert "secretString" in version.secret_paths
 

@@ -23,7 +23,7 @@ from local.processes import wait_until
 from tests.local.conftest import RunningTwin, start_twin
 from tests.local.test_shop_twin import _db, _order, _stock, _user
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("local-faults")]
+pytestmark = pytest.mark.slow
 
 INVENTORY, NOTIFICATION = "shop/inventory-v1", "shop/notification-v1"
 

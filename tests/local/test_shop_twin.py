@@ -8,22 +8,28 @@ stack's database user (the credentials the Deployments get from the graph's Secr
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import urlsplit
 
+import boto3
+import jwt
 import psycopg
 import pytest
 import requests
 
 from infra.database import DB_NAME, DB_USER
+from mesh.service_auth import ServiceIdentity
 from tests.local.conftest import RunningTwin
 
 pytestmark = pytest.mark.slow
 
 PASSWORD = "correct horse battery"
+IDENTITY = ServiceIdentity()
 
 
 def _user(api: str) -> tuple[str, str]:
@@ -49,6 +55,25 @@ def _stock(twin: RunningTwin, product: str) -> int:
     r = requests.get(f"{twin.endpoints['ingressUrl']}/api/inventory/{product}", timeout=30)
     assert r.status_code == 200, r.text
     return int(r.json()["stock"])
+
+
+def _stack_key(twin: RunningTwin) -> Any:
+    """The service-token private key the stack stored (the twin's moto holds the graph's secret versions)."""
+    sm = boto3.client("secretsmanager", endpoint_url=twin.aws_url, region_name="eu-west-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    for page in sm.get_paginator("list_secrets").paginate():
+        for secret in page["SecretList"]:
+            value = sm.get_secret_value(SecretId=secret["ARN"]).get("SecretString", "")
+            if "BEGIN PRIVATE KEY" in value:
+                return value
+    raise AssertionError("no service token key among the twin's secrets")
+
+
+def _token(key: Any, *, ttl: int = 300, issued: int | None = None, **claims: Any) -> str:
+    now = int(time.time()) if issued is None else issued
+    body = {"iss": IDENTITY.issuer, "sub": IDENTITY.subject, "aud": IDENTITY.audience, "iat": now, "exp": now + ttl,
+            **claims}
+    return jwt.encode(body, key, algorithm="ES256")
 
 
 def _db(twin: RunningTwin) -> psycopg.Connection:
@@ -79,8 +104,10 @@ def test_user_registers_orders_idempotently_lists_and_finds_the_notification(dev
     assert got.status_code == 200 and got.json() == listed.json()["items"][0]
 
     # The notification service stored it: read through the ingress, as the order function wrote it.
+    # Notifications are not public at the ingress: read them as the stack's own caller.
+    service = {"Authorization": f"Bearer {_token(_stack_key(dev_twin))}"}
     notes = requests.get(f"{dev_twin.endpoints['ingressUrl']}/api/notifications",
-                         params={"userId": order["userId"]}, timeout=30)
+                         params={"userId": order["userId"]}, headers=service, timeout=30)
     assert notes.status_code == 200
     items = notes.json()["items"]
     assert [n["orderId"] for n in items] == [order["id"]]
