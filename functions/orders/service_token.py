@@ -19,8 +19,6 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-import jwt
-
 from functions.orders.settings import ServiceClaims
 
 ALGORITHM = "ES256"
@@ -48,6 +46,8 @@ class ServiceTokenMinter:
             expires = issued + self._claims.ttl_seconds
             body = {"iss": self._claims.issuer, "sub": self._claims.subject, "aud": self._claims.audience,
                     "iat": issued, "nbf": issued, "exp": expires, "jti": uuid.uuid4().hex}
+            import jwt  # deferred: PyJWT brings cryptography, which only a minted token needs
+
             self._token = jwt.encode(body, self._load_key(), algorithm=ALGORITHM)
             self._expires = float(expires)
             return self._token
