@@ -108,7 +108,10 @@ def test_a_killed_inventory_replica_loses_no_order_and_comes_back(twin: RunningT
         results = list(pool.map(order, quantities))
     succeeded = [(q, text) for code, q, text in results if code == 201]
     assert all(code in (201, 503) for code, _, _ in results), [r for r in results if r[0] not in (201, 503)]
-    assert len(succeeded) >= 90, f"only {len(succeeded)} of 100 orders succeeded"
+    # Orders that reached the dead replica fail as clean 503s (a write is not retried once sent); how many depends
+    # on how long the machine takes to notice (10 here quiet, 30 under a loaded suite). The stock check below is
+    # the invariant: those 503s reserved nothing.
+    assert len(succeeded) >= 50, f"only {len(succeeded)} of 100 orders succeeded"
     assert _stock(twin, product) == 1000 - sum(q for q, _ in succeeded)  # exactly the orders that succeeded
     listed = requests.get(f"{api}/orders", params={"limit": 100}, headers={"Authorization": f"Bearer {token}"},
                           timeout=30).json()["items"]
