@@ -38,3 +38,21 @@ def program_graph() -> Capture:
 def dev_graph() -> Graph:
     """The dev stack's whole graph, captured once per module (read-only)."""
     return capture(run_main, stack_config_values("dev", secrets=TEST_SECRETS), stack="dev")
+
+
+@pytest.fixture
+def sent_aliases(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    """Resource name -> the aliases the program sent with it (filled by the captures the test then runs)."""
+    from sim.capture import _RecordingMonitor
+
+    aliases: dict[str, list[str]] = {}
+    original = _RecordingMonitor.RegisterResource
+
+    def spy(self: _RecordingMonitor, request: object) -> object:
+        # However the SDK sends them (alias specs or alias URNs), their text names the old resource.
+        sent = [*(getattr(request, "aliasSpecs", None) or []), *(getattr(request, "aliases", None) or [])]
+        aliases[str(getattr(request, "name", ""))] = [str(alias) for alias in sent]
+        return original(self, request)
+
+    monkeypatch.setattr(_RecordingMonitor, "RegisterResource", spy)
+    return aliases

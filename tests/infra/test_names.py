@@ -48,19 +48,8 @@ def test_todo_functions_keep_their_names(dev_graph: Graph) -> None:
 
 
 def test_renamed_shop_functions_and_their_children_alias_their_old_names(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.capture import _RecordingMonitor
-
-    aliases: dict[str, list[str]] = {}
-    original = _RecordingMonitor.RegisterResource
-
-    def spy(self: _RecordingMonitor, request: object) -> object:
-        # However the SDK sends them (alias specs or alias URNs), their text names the old resource.
-        sent = [*(getattr(request, "aliasSpecs", None) or []), *(getattr(request, "aliases", None) or [])]
-        aliases[str(getattr(request, "name", ""))] = [str(alias) for alias in sent]
-        return original(self, request)
-
-    monkeypatch.setattr(_RecordingMonitor, "RegisterResource", spy)
+        sent_aliases: dict[str, list[str]]) -> None:
+    aliases = sent_aliases
     capture(shop_program, config.stack_config_values("dev", secrets=TEST_SECRETS), stack="dev")
     for fn in SHOP_FUNCTIONS:
         assert any(f'"{fn}"' in a for a in aliases[f"shop-functions-{fn}"]), aliases[f"shop-functions-{fn}"]

@@ -108,19 +108,8 @@ def test_a_deployer_missing_from_cluster_admin_arns_is_warned_about(caplog: pyte
 
 
 def test_listing_the_deployer_renames_its_default_entry_instead_of_adding_a_second(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from sim.capture import _RecordingMonitor
-
-    aliases: dict[str, list[str]] = {}
-    original = _RecordingMonitor.RegisterResource
-
-    def spy(self: _RecordingMonitor, request: object) -> object:
-        # However the SDK sends them (alias specs or alias URNs), their text names the old resource.
-        sent = [*(getattr(request, "aliasSpecs", None) or []), *(getattr(request, "aliases", None) or [])]
-        aliases[str(getattr(request, "name", ""))] = [str(alias) for alias in sent]
-        return original(self, request)
-
-    monkeypatch.setattr(_RecordingMonitor, "RegisterResource", spy)
+        sent_aliases: dict[str, list[str]]) -> None:
+    aliases = sent_aliases
     deployer = "arn:aws:iam::123456789012:user/test"  # the mock's caller
     capture_mesh({"clusterAdminArns": [OPS, deployer]})
     mine = f"platform-eks-admin-{admin_resource_suffix(deployer)}"
