@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 
+from infra.openapi import HTTP_METHODS  # the document's methods, defined once
 from local.gateway.responses import GatewayError, gateway_response
 from sim.account import ACCOUNT_ID
 from sim.capture import Graph, Resource
@@ -20,7 +21,6 @@ from sim.capture import Graph, Resource
 REST_API = "aws:apigateway/restApi:RestApi"
 STAGE = "aws:apigateway/stage:Stage"
 TYPES = (REST_API, STAGE)
-HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 
 def deref(node: Any, root: Mapping[str, Any], depth: int = 0) -> Any:
