@@ -31,6 +31,14 @@ SERVICE_CLAIMS = {"SERVICE_TOKEN_ISSUER": "serverless-mesh-orders", "SERVICE_TOK
 SERVICE_KEY_SECRET = "test-service-token-key"
 
 
+
+class LoopbackServer(ThreadingHTTPServer):
+    """A threading HTTP server whose listen backlog holds a burst: socketserver's default of 5 makes the kernel
+    reset connections when 60 clients connect at once (the concurrency tests would then see 503s)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
 def service_key_pem() -> tuple[str, str]:
     """A fresh P-256 key pair as (private PEM, public PEM)."""
     from cryptography.hazmat.primitives import serialization
@@ -241,7 +249,7 @@ def fake_services(services: FakeServices) -> Iterator[FakeServices]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
+    server = LoopbackServer((LOOPBACK, free_port()), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -352,7 +360,7 @@ def path_router(routes: Mapping[str, str]) -> Iterator[str]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer((LOOPBACK, free_port()), Proxy)
+    server = LoopbackServer((LOOPBACK, free_port()), Proxy)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
