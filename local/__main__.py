@@ -7,6 +7,7 @@
     status   what runs, endpoints, functions, tables and buckets with their item/object counts
     canary   per-version requests, errors and p50/p99 of the canary from Envoy's stats; `--verify N` sends N
              requests to meshUrl and checks the split against the configured weight (99.9% binomial interval)
+    trace    an order's trace as a waterfall (`trace <trace id | order id>`), or the recent order traces
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from local.errors import DeployError
 from local.rollout import add_arguments as add_rollout_arguments
 from local.rollout import cmd_rollout
 from local.state import OUTPUTS_FILE, pid_alive, running_twin, write_json
+from local.traces.cli import add_arguments as add_trace_arguments
+from local.traces.cli import cmd_trace
 
 # Each command imports the engines it needs inside it: `status` and `canary` answer without loading Pulumi,
 # boto3's engines or the Lambda runtime (a second or more on this machine).
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     rollout = sub.add_parser("rollout", help="walk canaryWeight through --steps on the running twin, each step "
                                              "judged from Envoy's stats; rolls back to 0 when v2 is unhealthy")
     add_rollout_arguments(rollout)
+    trace = sub.add_parser("trace", help="an order's trace as a waterfall (by trace id or order id), or the list of "
+                                         "recent order traces")
+    add_trace_arguments(trace)
     return parser
 
 
@@ -264,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"up": cmd_up, "plan": cmd_plan, "outputs": cmd_outputs, "status": cmd_status,
-                "canary": cmd_canary, "rollout": cmd_rollout}[args.command](args)
+                "canary": cmd_canary, "rollout": cmd_rollout, "trace": cmd_trace}[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

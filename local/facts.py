@@ -37,6 +37,26 @@ class AwsFacts(EngineFacts):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TracingFacts(EngineFacts):
+    """The twin's OTLP/HTTP collector (`http://127.0.0.1:<port>`, the base an exporter appends `/v1/traces` to);
+    None when it did not start (then nothing is traced)."""
+
+    otlp_endpoint: str | None
+
+
+#: Set on every Lambda worker and service process (the standard variable the OTLP exporters read).
+OTLP_ENDPOINT_VARIABLE = "OTEL_EXPORTER_OTLP_ENDPOINT"
+
+
+def exporter_env(facts: Facts) -> dict[str, str]:
+    """The variables that point a process' OTLP exporter at the twin's collector (none when it is not running)."""
+    tracing = facts.get(TracingFacts)
+    if tracing is None or not tracing.otlp_endpoint:
+        return {}
+    return {OTLP_ENDPOINT_VARIABLE: tracing.otlp_endpoint}
+
+
+@dataclass(frozen=True, kw_only=True)
 class PostgresFacts(EngineFacts):
     """The local PostgreSQL server (None when the graph declares no database)."""
 

@@ -26,6 +26,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -34,7 +35,7 @@ from infra.config import PROJECT_DIR
 from local.aws import DUMMY_CREDENTIALS
 from local.engine import Engine, EngineSettings
 from local.errors import DeployError
-from local.facts import AwsFacts, Facts, LambdaFacts
+from local.facts import AwsFacts, Facts, LambdaFacts, TracingFacts, exporter_env
 from local.function_spec import FUNCTION, FunctionSpec, InvokeResult, check_functions, function_specs
 from local.processes import LogSink, kill_process, pump, start_process, stop_process
 from sim.capture import Graph
@@ -127,13 +128,14 @@ class FunctionRuntime:
     """The workers of one function."""
 
     def __init__(self, spec: FunctionSpec, sink: LogSink, *, aws_endpoint: str, region: str,
-                 translations: dict[str, str], max_workers: int = 4, fork_server: ForkServer | None = None) -> None:
+                 translations: dict[str, str], max_workers: int = 4, fork_server: ForkServer | None = None,
+                 telemetry_env: Mapping[str, str] | None = None) -> None:
         self.spec = spec
         self.fork_server = fork_server
         self.sink = sink
         self.region = region
         self.max_workers = max_workers
-        self.env = self._environment(aws_endpoint, translations)
+        self.env = {**self._environment(aws_endpoint, translations), **(telemetry_env or {})}
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._all: list[_Worker] = []
         self._lock = threading.Lock()
@@ -347,7 +349,7 @@ class LambdaEngine(Engine):
     name = "lambda"
     types = TYPES
     provides = LambdaFacts
-    reads = (AwsFacts,)
+    reads = (TracingFacts, AwsFacts)
 
     def __init__(self, sink: LogSink, *, max_workers: int = 4, fork_server: bool = True) -> None:
         self.sink = sink
@@ -376,7 +378,8 @@ class LambdaEngine(Engine):
         for spec in specs:
             self.functions[spec.name] = FunctionRuntime(spec, self.sink, aws_endpoint=aws.endpoint_url,
                                                         region=graph.region, translations=translations,
-                                                        max_workers=self.max_workers, fork_server=self.fork_server)
+                                                        max_workers=self.max_workers, fork_server=self.fork_server,
+                                                        telemetry_env=exporter_env(facts))
         errors: list[BaseException] = []
 
         def start(runtime: FunctionRuntime) -> None:

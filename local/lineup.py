@@ -1,6 +1,7 @@
 """The twin's engines, in deploy order: the one list the twin runs and `plan` describes.
 
-An engine comes after every engine whose record it reads (`Engine.reads`): moto's data stores, PostgreSQL, the
+An engine comes after every engine whose record it reads (`Engine.reads`): the trace collector (everything
+after it exports to it), moto's data stores, PostgreSQL, the
 services (the database's address translated into their env), the mesh (Envoy over the services' processes; the
 ingress load balancer's hostname -> Envoy's URL), the Lambda workers (their environment translated with all of
 the above), the API gateway and the S3 events (both invoke the workers). Stop runs the other way.
@@ -16,8 +17,10 @@ from local.mesh import MeshEngine
 from local.postgres_engine import PostgresEngine
 from local.s3events import S3EventsEngine
 from local.services import ServicesEngine
+from local.traces.engine import CollectorEngine
 
 ENGINES: tuple[type[Engine], ...] = (
+    CollectorEngine,
     AwsEngine,
     PostgresEngine,
     ServicesEngine,

@@ -26,6 +26,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,13 +36,21 @@ from local.canary import CANARY_LISTENER
 from local.engine import Engine, EngineSettings
 from local.envoy import EnvoyError, EnvoyProcess
 from local.errors import DeployError
-from local.facts import Facts, MeshFacts, ServiceFacts
+from local.facts import Facts, MeshFacts, ServiceFacts, TracingFacts
 from local.function_spec import FUNCTION
 from local.kube import K8S_SERVICE
 from local.processes import LOOPBACK, LogSink, free_port
 from local.state import MESH_FILE, write_json
 from mesh.common import MESH_GATEWAY
-from mesh.envoy import ListenerSpec, ServiceRef, UnsupportedSpec, cluster_name, endpoints_for, qualify_host
+from mesh.envoy import (
+    ListenerSpec,
+    OtlpCollector,
+    ServiceRef,
+    UnsupportedSpec,
+    cluster_name,
+    endpoints_for,
+    qualify_host,
+)
 from sim.capture import Graph
 
 VIRTUAL_SERVICE = "kubernetes:networking.istio.io/v1:VirtualService"
@@ -172,7 +181,7 @@ class MeshEngine(Engine):
     name = "mesh"
     types = TYPES
     provides = MeshFacts
-    reads = (ServiceFacts,)
+    reads = (TracingFacts, ServiceFacts)
     live = True
 
     def __init__(self, sink: LogSink, *, state_dir: Path) -> None:
@@ -212,7 +221,7 @@ class MeshEngine(Engine):
             if any(graph.of_type(t) for t in TYPES):
                 self.sink.write(self.name, "no VirtualService in the graph is bound to a gateway: Envoy not started")
             return MeshFacts()
-        self.envoy = EnvoyProcess(self.state_dir / "envoy", listeners)
+        self.envoy = EnvoyProcess(self.state_dir / "envoy", listeners, tracing=collector(facts))
         self.envoy.start()
         try:
             self._apply(specs)
@@ -344,6 +353,15 @@ class MeshEngine(Engine):
             self.envoy.stop()
             self.envoy = None
         (self.state_dir / MESH_FILE).unlink(missing_ok=True)
+
+
+def collector(facts: Facts) -> OtlpCollector | None:
+    """Envoy's OTLP receiver: the twin's collector whatever the graph's provider says (the twin always traces)."""
+    tracing = facts.get(TracingFacts)
+    if tracing is None or not tracing.otlp_endpoint:
+        return None
+    address = urllib.parse.urlsplit(tracing.otlp_endpoint)
+    return OtlpCollector(host=address.hostname or LOOPBACK, port=address.port or 4318)
 
 
 def load_balancer_hostnames(graph: Graph) -> set[str]:

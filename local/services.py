@@ -34,7 +34,7 @@ from typing import Any
 from infra.config import PROJECT_DIR
 from local.engine import Engine, EngineSettings
 from local.errors import DeployError
-from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, translate
+from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, TracingFacts, exporter_env, translate
 from local.kube import CONFIG_MAP, K8S_SECRET, K8S_SERVICE, config_maps, env_value, k8s_secrets
 from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process
 from local.replicas import Probe, ReplicaSet
@@ -175,7 +175,7 @@ class ServicesEngine(Engine):
     # An image build is not an engine of its own: the Deployment that pulls it (by digest) runs its code from source.
     types = (DEPLOYMENT, K8S_SERVICE, K8S_SECRET, CONFIG_MAP, IMAGE)
     provides = ServiceFacts
-    reads = (PostgresFacts,)  # the database's address, in the translations
+    reads = (TracingFacts, PostgresFacts)  # the collector; the database's address, in the translations
     live = True
 
     def __init__(self, sink: LogSink, *, max_replicas: int = 0) -> None:
@@ -189,6 +189,8 @@ class ServicesEngine(Engine):
         self._listeners: list[Callable[[], None]] = []
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self.telemetry_env: dict[str, str] = {}
+        """Where the processes export their spans (the twin's collector)."""
 
     @classmethod
     def build(cls, settings: EngineSettings, sink: LogSink) -> ServicesEngine:
@@ -197,6 +199,7 @@ class ServicesEngine(Engine):
     # --- lifecycle -------------------------------------------------------------------------------------------
     def deploy(self, graph: Graph, facts: Facts) -> ServiceFacts:
         specs = deployment_specs(graph, facts.translations)
+        self.telemetry_env = exporter_env(facts)
         try:
             started = [self._start(spec) for spec in specs if self._wanted(spec)]
             self._wait_ready(started)
@@ -224,6 +227,7 @@ class ServicesEngine(Engine):
     def _process(self, spec: DeploymentSpec, port: int) -> subprocess.Popen[bytes]:
         env = {k: os.environ[k] for k in PASSTHROUGH if k in os.environ}
         env.update(spec.env)
+        env.update(self.telemetry_env)
         # Kubernetes sets HOST=0.0.0.0 for the sidecar; the twin never opens a port beyond loopback.
         env.update({"HOST": LOOPBACK, "PORT": str(port), "PYTHONUNBUFFERED": "1"})
         return start_process([sys.executable, "-m", spec.module], spec.name, self.sink, env=env, cwd=PROJECT_DIR)

@@ -33,6 +33,7 @@ from functions.auth.tokens import Identity, bearer_token, verify_token
 from functions.common import aws
 from functions.common.http import json_response, make_resolver, parse_body
 from functions.common.logging import API_GATEWAY_REST, get_logger
+from functions.common.tracing import traced
 
 logger = get_logger("auth")
 register_app = make_resolver("auth", logger=logger)
@@ -67,12 +68,14 @@ def _token() -> Any:
     return json_response(200, issued.model_dump(), {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST, clear_state=True)
 def register(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`POST /auth/register` `{username, password}` -> 201 `{username}`; 409 if taken."""
     return register_app.resolve(event, context)
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST, clear_state=True)
 def token(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`POST /auth/token` `{username, password}` -> 200 `{access_token, token_type, expires_in}`; 401 otherwise."""
@@ -97,6 +100,7 @@ def policy_for(identity: Identity, method_arn: str) -> dict[str, Any]:
     return response.asdict()
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerRequestEvent)
 def authorizer(event: APIGatewayAuthorizerRequestEvent, context: LambdaContext) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from functions.common import aws
 from functions.common.errors import ServiceUnavailable, Unauthorized, ValidationFailed
 from functions.common.http import APIGatewayRestResolver, json_response, make_resolver, parse_body
 from functions.common.logging import API_GATEWAY_REST, get_logger
+from functions.common.tracing import annotate, traced
 from functions.orders import logic
 from functions.orders.adapters import DynamoOrderRepository, HttpInventory, HttpNotifier, build_session
 from functions.orders.errors import IdempotencyKeyReused, MissingIdempotencyKey, RequestInProgress
@@ -172,6 +173,7 @@ def _create_order() -> Any:
     except IdempotencyPersistenceLayerError:
         logger.exception("idempotency store unavailable")
         raise ServiceUnavailable("orders are temporarily unavailable", retry_after=1) from None
+    annotate("order.id", order["id"])  # `python -m local trace <order id>` finds the trace by it
     return json_response(201, order, {"Location": f"/orders/{order['id']}"})
 
 
@@ -198,6 +200,7 @@ def _list_orders() -> Any:
 # ---- entry points ----
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST, clear_state=True)
 def create_order(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`POST /orders` `{productId, quantity}` + `Idempotency-Key` -> 201 order with `Location`."""
@@ -206,12 +209,14 @@ def create_order(event: dict[str, Any], context: LambdaContext) -> dict[str, Any
     return create_app.resolve(event, context)
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST, clear_state=True)
 def get_order(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`GET /orders/{id}` -> 200 the caller's order, 404 for a missing or someone else's order."""
     return get_app.resolve(event, context)
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST, clear_state=True)
 def list_orders(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """`GET /orders?limit=&nextToken=` -> 200 `{items, nextToken?}`, newest first."""

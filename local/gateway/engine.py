@@ -4,10 +4,10 @@ deploy (a route to a function that is not in the graph fails the deploy, as the 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.engine import Engine, EngineSettings
-from local.facts import Facts, GatewayFacts, LambdaFacts
+from local.facts import Facts, GatewayFacts, LambdaFacts, TracingFacts
 from local.gateway.handler import Gateway
 from local.gateway.server import GatewayServer
 from local.gateway.spec import TYPES, RestApi, find_rest_api
@@ -15,12 +15,15 @@ from local.gateway.throttle import METHOD_SETTINGS, StageThrottle
 from local.processes import LOOPBACK, LogSink
 from sim.capture import Graph, Resource
 
+if TYPE_CHECKING:
+    from local.gateway.tracing import GatewayTracer
+
 
 class GatewayEngine(Engine):
     name = "gateway"
     types = (*TYPES, METHOD_SETTINGS)
     provides = GatewayFacts
-    reads = (LambdaFacts,)
+    reads = (TracingFacts, LambdaFacts)
 
     def __init__(self, sink: LogSink, *, port: int = 0, strict_parameters: bool = False) -> None:
         self.sink = sink
@@ -30,6 +33,7 @@ class GatewayEngine(Engine):
         self.gateway: Gateway | None = None
         self.thread: threading.Thread | None = None
         self.stage: Resource | None = None
+        self.tracer: GatewayTracer | None = None
 
     @classmethod
     def build(cls, settings: EngineSettings, sink: LogSink) -> GatewayEngine:
@@ -51,13 +55,24 @@ class GatewayEngine(Engine):
             if found_auth:
                 functions.find(str(found_auth[1].get("authorizerUri")))
         throttle = StageThrottle.from_graph(graph, api_res, stage)
-        self.gateway = Gateway(api, functions, self.sink, strict_parameters=self.strict_parameters, throttle=throttle)
+        self.tracer = self._tracer(facts, api.stage)
+        self.gateway = Gateway(api, functions, self.sink, strict_parameters=self.strict_parameters, throttle=throttle,
+                               tracer=self.tracer)
         self.server = GatewayServer(self.gateway, self.port)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
         self.thread.start()
         url = self.url
         return GatewayFacts(url=url, translations={str(stage.outputs.get("invokeUrl")): url} if url else {})
+
+    @staticmethod
+    def _tracer(facts: Facts, stage: str) -> GatewayTracer | None:
+        tracing = facts.get(TracingFacts)
+        if tracing is None or not tracing.otlp_endpoint:
+            return None
+        from local.gateway.tracing import GatewayTracer  # the SDK loads only when there is a collector
+
+        return GatewayTracer(tracing.otlp_endpoint, stage)
 
     @property
     def url(self) -> str | None:
@@ -80,3 +95,6 @@ class GatewayEngine(Engine):
             self.server.shutdown()
             self.server.server_close()
             self.server = None
+        if self.tracer is not None:
+            self.tracer.shutdown()  # its last batch goes to the collector, which stops after the gateway
+            self.tracer = None

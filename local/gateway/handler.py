@@ -9,7 +9,7 @@ import fnmatch
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.facts import Functions
 from local.function_spec import InvokeResult
@@ -22,6 +22,9 @@ from local.gateway.throttle import StageThrottle
 from local.gateway.validation import validate_request
 from local.processes import LogSink
 
+if TYPE_CHECKING:
+    from local.gateway.tracing import GatewayTracer
+
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 INTEGRATION_TIMEOUT_SECONDS = 29.0
 
@@ -30,8 +33,11 @@ class Gateway:
     """Answers requests for one REST API stage by invoking the graph's functions."""
 
     def __init__(self, api: RestApi, lambdas: Functions, sink: LogSink, *, strict_parameters: bool = False,
-                 clock: Callable[[], float] = time.monotonic, throttle: StageThrottle | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, throttle: StageThrottle | None = None,
+                 tracer: GatewayTracer | None = None) -> None:
         self.api = api
+        self.tracer = tracer
+        """The gateway's spans (None: not traced, e.g. the unit tests' gateway)."""
         self.throttle = throttle if throttle is not None else StageThrottle({}, clock=clock)
         self.lambdas = lambdas
         self.sink = sink
@@ -41,6 +47,19 @@ class Gateway:
     # The whole request path: route, authorize, validate, integrate, map the response.
     def handle(self, request: Request) -> Response:
         request_id = str(uuid.uuid4())
+        if self.tracer is None:
+            response = self._answer(request, request_id)
+        else:
+            found = self.api.match(request.method, request.path)
+            with self.tracer.request(request, found[0].template if found else request.path) as (traced, span):
+                span.set_attribute("aws.request_id", request_id)
+                response = self._answer(traced, request_id)
+                self.tracer.finish(span, response.status)
+        self.sink.write("gateway", f'{request.source_ip} "{request.method} /{self.api.stage}{request.path}" '
+                                   f"{response.status} {len(response.body)} {request_id}")
+        return response
+
+    def _answer(self, request: Request, request_id: str) -> Response:
         ctx = {"context.requestId": request_id, "context.stage": self.api.stage}
         try:
             response = self._handle(request, request_id)
@@ -48,8 +67,6 @@ class Gateway:
             status, headers, body = self.api.gateway_response(err, ctx, request.lower_headers)
             response = Response(status, list(headers.items()), body)
         response.headers.append(("x-amzn-RequestId", request_id))
-        self.sink.write("gateway", f'{request.source_ip} "{request.method} /{self.api.stage}{request.path}" '
-                                   f"{response.status} {len(response.body)} {request_id}")
         return response
 
     def _handle(self, request: Request, request_id: str) -> Response:

@@ -21,7 +21,8 @@ the ingress gateway's own workload do: RequestAuthentication and AuthorizationPo
 ``jwt_authn`` and ``rbac`` filters (``auth``). Any other spec field this module does not translate raises
 ``UnsupportedSpec`` instead of being ignored, so the twin never silently diverges from the cluster.
 The package, one job per module: `common` (types, defaults, names), `routes` (VirtualServices), `clusters`
-(DestinationRules), `endpoints` (Services and pods), `auth` (gateway security filters), `listeners` (`translate`).
+(DestinationRules), `endpoints` (Services and pods), `auth` (gateway security filters), `tracing` (the
+OpenTelemetry tracer), `listeners` (`translate`).
 Pure: writing the files Envoy watches and running it are `local.envoy`'s.
 """
 
@@ -51,11 +52,12 @@ from mesh.envoy.common import (
 from mesh.envoy.endpoints import ServiceRef, Workload, endpoints_for
 from mesh.envoy.listeners import listener, translate
 from mesh.envoy.routes import route_configuration
+from mesh.envoy.tracing import COLLECTOR_CLUSTER, OtlpCollector
 
 __all__ = [
-    "ISTIO_DEFAULT_CONNECT_TIMEOUT", "ISTIO_DEFAULT_LB", "ISTIO_DEFAULT_RETRY_ATTEMPTS", "ISTIO_DEFAULT_RETRY_ON",
-    "LOOPBACK", "TYPE_CLUSTER", "TYPE_LISTENER", "TYPE_ROUTE", "UNLIMITED", "Endpoint", "Endpoints",
-    "EnvoyResources", "ListenerSpec", "Resource", "ServiceRef", "UnsupportedSpec", "Workload", "cluster_name",
-    "clusters_for", "endpoints_for", "host_domains", "listener", "qualify_gateway", "qualify_host",
-    "route_configuration", "security_filters", "translate",
+    "COLLECTOR_CLUSTER", "ISTIO_DEFAULT_CONNECT_TIMEOUT", "ISTIO_DEFAULT_LB", "ISTIO_DEFAULT_RETRY_ATTEMPTS",
+    "ISTIO_DEFAULT_RETRY_ON", "LOOPBACK", "TYPE_CLUSTER", "TYPE_LISTENER", "TYPE_ROUTE", "UNLIMITED", "Endpoint",
+    "Endpoints", "EnvoyResources", "ListenerSpec", "OtlpCollector", "Resource", "ServiceRef", "UnsupportedSpec",
+    "Workload", "cluster_name", "clusters_for", "endpoints_for", "host_domains", "listener", "qualify_gateway",
+    "qualify_host", "route_configuration", "security_filters", "translate",
 ]

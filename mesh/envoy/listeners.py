@@ -21,12 +21,13 @@ from mesh.envoy.common import (
     UnsupportedSpec,
 )
 from mesh.envoy.routes import route_configuration
+from mesh.envoy.tracing import OtlpCollector, collector_cluster, hcm_tracing
 
 
 def listener(spec: ListenerSpec, rds_path: str | None, route_config: Resource | None = None,
-             security: Sequence[Resource] = ()) -> Resource:
+             security: Sequence[Resource] = (), tracing: OtlpCollector | None = None) -> Resource:
     """An HTTP listener on 127.0.0.1: routes come from a watched RDS file (or inline, for pure tests); the
-    workload's `security` filters (jwt_authn, rbac) run before the router."""
+    workload's `security` filters (jwt_authn, rbac) run before the router; with `tracing`, a span per request."""
     hcm: dict[str, Any] = {
         "@type": TYPE_HCM,
         "stat_prefix": spec.name,
@@ -34,6 +35,8 @@ def listener(spec: ListenerSpec, rds_path: str | None, route_config: Resource | 
         "strip_any_host_port": True,  # "myapp-service:80" matches the "myapp-service" domain, like a gateway
         "http_filters": [*security, {"name": "envoy.filters.http.router", "typed_config": {"@type": TYPE_ROUTER}}],
     }
+    if tracing is not None:
+        hcm["tracing"] = hcm_tracing(tracing, service_name=f"envoy-{spec.name}")
     if rds_path is not None:
         hcm["rds"] = {
             "route_config_name": spec.name,
@@ -60,6 +63,7 @@ def translate(
     rds_paths: Mapping[str, str] | None = None,
     request_authentications: Sequence[Mapping[str, Any]] = (),
     authorization_policies: Sequence[Mapping[str, Any]] = (),
+    tracing: OtlpCollector | None = None,
 ) -> EnvoyResources:
     """Envoy listeners, route configurations and clusters for the given Istio specs.
 
@@ -67,6 +71,7 @@ def translate(
     change without touching the listener); without it routes are inlined (static config). Writing the
     files is the caller's (``local.envoy``): this module only translates. RequestAuthentications and
     AuthorizationPolicies selecting a listener's workload become its security filters (``mesh.envoy.auth``).
+    With ``tracing`` every listener traces to that collector (``mesh.envoy.tracing``), through a cluster of its own.
     """
     names = [spec.name for spec in listeners]
     if len(set(names)) != len(names):
@@ -81,6 +86,8 @@ def translate(
         path = rds_paths[spec.name] if rds_paths is not None else None
         inline = None if path else {k: v for k, v in config.items()}
         security = security_filters(spec, request_authentications, authorization_policies)
-        out_listeners.append(listener(spec, path, inline, security))
+        out_listeners.append(listener(spec, path, inline, security, tracing))
     clusters = clusters_for(used, destination_rules, endpoints)
+    if tracing is not None:
+        clusters.append(collector_cluster(tracing))
     return EnvoyResources(listeners=out_listeners, route_configs=route_configs, clusters=clusters)

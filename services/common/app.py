@@ -14,6 +14,7 @@ from services.common.db import Database, Migration
 from services.common.errors import error_body, error_responses, install_error_handlers
 from services.common.logging import RequestIdMiddleware, configure_logging
 from services.common.settings import ServiceSettings
+from services.common.tracing import setup_tracing, untraced
 
 
 def get_database(request: Request) -> Database:
@@ -39,6 +40,7 @@ def build_app(
     configure_state: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
     configure_logging(service, settings.LOG_LEVEL)
+    setup_tracing(service)  # before the pool's first connection: psycopg's connect is instrumented
     database = Database(settings, service=service, migrate=migrate)
 
     @asynccontextmanager
@@ -50,7 +52,10 @@ def build_app(
             # uvicorn runs this on SIGTERM after in-flight requests finish: close the pool cleanly.
             await database.close()
 
-    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan)
+    # FastAPI's native telemetry: a server span per request, continuing the caller's traceparent, once a tracer
+    # provider is installed (no-op otherwise). Operation spans off: the waterfall shows hops, not dependencies.
+    app = FastAPI(title=title, version="1.0.0", lifespan=lifespan,
+                  telemetry={"exclude": untraced, "operation_spans": False})
     app.state.database = database
     app.state.settings = settings
     if configure_state is not None:
