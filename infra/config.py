@@ -25,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from infra.limits import LOG_RETENTION_DAYS, is_graviton
 from mesh.durations import parse_duration
+from mesh.tracing import otlp_target
 
 PROJECT = "serverless-mesh"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -108,7 +109,18 @@ def _principal_arns(value: list[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
+def _otlp_endpoint(value: str) -> str:
+    if value:
+        try:
+            otlp_target(value)
+        except ValueError:
+            raise PydanticCustomError("otlp", "empty (tracing off) or an OTLP/HTTP base URL such as "
+                                      "http://otel-collector.observability:4318") from None
+    return value
+
+
 Duration = Annotated[str, AfterValidator(_duration)]
+OtlpEndpoint = Annotated[str, AfterValidator(_otlp_endpoint)]
 ImageTag = Annotated[str, AfterValidator(_tag)]
 PublicCidrs = Annotated[tuple[str, ...], BeforeValidator(_string_list), AfterValidator(_public_cidrs)]
 PrincipalArns = Annotated[tuple[str, ...], BeforeValidator(_string_list), AfterValidator(_principal_arns)]
@@ -188,6 +200,10 @@ class StackConfig(BaseModel):
     inventory_base_ejection_time: Duration = Field(alias="inventoryBaseEjectionTime")
     inventory_max_ejection_percent: int = Field(alias="inventoryMaxEjectionPercent", ge=0, le=100)
 
+    # Observability
+    otlp_endpoint: OtlpEndpoint = Field(alias="otlpEndpoint")
+    """Where the functions, the services and Istio export traces (OTLP/HTTP base URL); empty: tracing off."""
+
     @property
     def stable_weight(self) -> int:
         return 100 - self.canary_weight
@@ -226,7 +242,7 @@ def _describe(key: str, err: dict[str, Any]) -> str:
         return "one of " + ", ".join(str(a) for a in getattr(annotation, "__args__", ()))
     if err["type"] == "string_pattern_mismatch" and pattern:
         return f"a string matching {pattern}"
-    if err["type"] in ("duration", "tag", "string_list", "cidrs", "principals"):
+    if err["type"] in ("duration", "tag", "string_list", "cidrs", "principals", "otlp"):
         return str(err["msg"])
     return _ALLOWED_BY_TYPE.get(err["type"], str(err["msg"]))
 

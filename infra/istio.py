@@ -13,6 +13,7 @@ from infra.kube import k8s_opts
 from infra.network import subnet_plan
 from infra.node_access import source_ranges
 from mesh.gateway import IngressSettings, gateway
+from mesh.tracing import extension_provider, mesh_telemetry
 
 if TYPE_CHECKING:  # the Args the platform hands its children (infra.platform imports this module)
     from infra.platform import PlatformArgs
@@ -45,14 +46,15 @@ def gateway_service_annotations(internal: bool) -> dict[str, str]:
     return annotations
 
 
-def istiod_values() -> dict[str, Any]:
+def istiod_values(otlp_endpoint: str = "") -> dict[str, Any]:
     # `resources` sits at the chart's top level: the istiod chart's deployment template reads `.Values.resources`
     # (manifests/charts/istio-control/istio-discovery, 1.28 and 1.30 alike); a `pilot.resources` key is ignored and
     # istiod would request the chart default of 500m / 2 GiB.
-    return {
-        "meshConfig": {"accessLogFile": "/dev/stdout", "accessLogEncoding": "JSON"},
-        "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}},
-    }
+    mesh_config: dict[str, Any] = {"accessLogFile": "/dev/stdout", "accessLogEncoding": "JSON"}
+    if otlp_endpoint:
+        # A provider is only a name until a Telemetry resource selects it (`Istio._create_telemetry`).
+        mesh_config["extensionProviders"] = [extension_provider(otlp_endpoint)]
+    return {"meshConfig": mesh_config, "resources": {"requests": {"cpu": "100m", "memory": "256Mi"}}}
 
 
 def gateway_values(ingress: IngressSettings, internal: bool, private_cidrs: Sequence[str] = ()) -> dict[str, Any]:
@@ -101,7 +103,7 @@ class Istio(pulumi.ComponentResource):
         self.base = self._release(f"{name}-base", ISTIO_BASE_RELEASE, "base", ISTIO_NAMESPACE, args.istio_version,
                                   {"defaultRevision": "default"}, [system_ns])
         self.istiod = self._release(f"{name}-istiod", ISTIOD_RELEASE, "istiod", ISTIO_NAMESPACE, args.istio_version,
-                                    istiod_values(), [self.base])
+                                    istiod_values(args.otlp_endpoint), [self.base])
         self.gateway_release = self._release(
             f"{name}-gateway", gateway_release_name(args.ingress), "gateway", args.ingress.namespace,
             args.istio_version, gateway_values(args.ingress, args.ingress_internal, private_cidrs(args)),
@@ -119,7 +121,15 @@ class Istio(pulumi.ComponentResource):
             pulumi.Output.concat(self.gateway_release.status.namespace, "/", self.gateway_release.status.name),
             opts=k8s_opts(self, [self.gateway_release]))
         self.ingress_hostname = service.status.apply(load_balancer_hostname)
+        self.telemetry = self._create_telemetry(name) if args.otlp_endpoint else None
         self.register_outputs({"ingress_hostname": self.ingress_hostname})
+
+    def _create_telemetry(self, name: str) -> k8s.apiextensions.CustomResource:
+        """The mesh-wide Telemetry turning the OpenTelemetry provider on for every proxy (the gateway included)."""
+        manifest = mesh_telemetry(ISTIO_NAMESPACE)
+        return k8s.apiextensions.CustomResource(
+            f"{name}-telemetry", api_version=manifest["apiVersion"], kind=manifest["kind"],
+            metadata=manifest["metadata"], spec=manifest["spec"], opts=k8s_opts(self, self.ready))
 
     def _release(self, resource_name: str, release: str, chart: str, namespace: str, version: str,
                  values: dict[str, Any], depends_on: list[pulumi.Resource]) -> k8s.helm.v3.Release:

@@ -68,6 +68,8 @@ class PlatformArgs:
     """An existing cluster's StorageClass for volume claims (`storageClassName`); empty: its default class."""
     protect_data: bool = False
     """Keep volumes when their claims are deleted."""
+    otlp_endpoint: str = ""
+    """Where Istio's proxies export traces (the stack's `otlpEndpoint`; empty: no tracing provider)."""
 
 
 class Platform(pulumi.ComponentResource):

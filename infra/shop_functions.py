@@ -128,6 +128,8 @@ class LambdaSettings:
     log_retention_days: int
     layers: tuple[pulumi.Input[str], ...] = ()
     log_level: str = "INFO"
+    otlp_endpoint: str = ""
+    """`OTEL_EXPORTER_OTLP_ENDPOINT` of the traced functions (the stack's `otlpEndpoint`; empty: tracing off)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -240,6 +242,7 @@ class ShopFunctions(pulumi.ComponentResource):
         defaults = OrdersEnv.model_fields
         return {
             "LOG_LEVEL": lam.log_level,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": lam.otlp_endpoint,
             "JWT_SECRET_ARN": self.jwt_secret.arn,
             "USERS_TABLE_NAME": self.tables["users"].name,
             "TOKEN_TTL_SECONDS": str(self.args.token_ttl_seconds),

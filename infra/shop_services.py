@@ -31,9 +31,13 @@ from mesh.shop import SHOP_VERSION, ShopService, ShopSettings, shop_manifests
 SERVICE_REPLICAS = 2
 
 
-def service_environment(service: ShopService, db: Database, *, log_level: str) -> dict[str, pulumi.Input[str]]:
-    """The plain (non-secret) variables of `services/<name>/settings.py`; credentials come from the Secret."""
+def service_environment(service: ShopService, db: Database, *, log_level: str,
+                        otlp_endpoint: str = "") -> dict[str, pulumi.Input[str]]:
+    """The plain (non-secret) variables of `services/<name>/settings.py`; credentials come from the Secret.
+    With `otlp_endpoint`, also where `services.common.tracing` exports spans."""
+    tracing = {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint} if otlp_endpoint else {}
     return {
+        **tracing,
         "HOST": "0.0.0.0",  # inside the pod: the sidecar is the only way in
         "PORT": str(service.target_port),
         "DATABASE_HOST": db.host,
@@ -63,6 +67,8 @@ class ShopServicesArgs:
     log_level: str = "INFO"
     edge: EdgeAuth | None = None
     """The gateway's service-token checks (set by `Shop` from its `ServiceAuth`)."""
+    otlp_endpoint: str = ""
+    """Where the services export spans (the stack's `otlpEndpoint`; empty: tracing off)."""
 
 
 
@@ -147,7 +153,7 @@ class ShopServices(pulumi.ComponentResource):
         container = service_container(
             name=svc.name,
             image=args.images[svc.name].ref,
-            env=service_environment(svc, self.database, log_level=args.log_level),
+            env=service_environment(svc, self.database, log_level=args.log_level, otlp_endpoint=args.otlp_endpoint),
             port=svc.target_port,
         )
         container["env"] = sorted([

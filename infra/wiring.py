@@ -97,6 +97,7 @@ def platform_args(cfg: StackConfig) -> PlatformArgs:
         aws_profile=cfg.aws_profile,
         storage_class_name=cfg.storage_class_name,
         protect_data=cfg.protect_data,
+        otlp_endpoint=cfg.otlp_endpoint,
     )
 
 
@@ -209,7 +210,8 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: PlatformFacts, image
     return ShopArgs(
         functions=ShopFunctionsArgs(
             lambdas=LambdaSettings(memory_mb=cfg.lambda_memory_mb, timeout_seconds=cfg.lambda_timeout_seconds,
-                                   log_retention_days=cfg.log_retention_days, layers=tuple(layers)),
+                                   log_retention_days=cfg.log_retention_days, layers=tuple(layers),
+                                   otlp_endpoint=cfg.otlp_endpoint),
             token_ttl_seconds=cfg.token_ttl_seconds,
             jwt_signing_key=secrets.jwt_signing_key,
             ingress_hostname=platform.cluster.ingress_hostname,
@@ -225,6 +227,7 @@ def shop_args(cfg: StackConfig, secrets: Secrets, platform: PlatformFacts, image
                                       instance_class=cfg.database_instance_class),
             network=network,
             protect_data=cfg.protect_data,
+            otlp_endpoint=cfg.otlp_endpoint,
         ),
         service_auth=ServiceAuthArgs(identity=ServiceIdentity(), ttl_seconds=cfg.service_token_ttl_seconds,
                                      network=network, protect_data=cfg.protect_data),

@@ -137,6 +137,8 @@ CLOUD_ONLY: dict[str, str] = {
     "kubernetes:core/v1:Namespace": "cloud-only: one loopback namespace",
     "kubernetes:core/v1:ServiceAccount": "cloud-only: identities of sidecars",
     "kubernetes:security.istio.io/v1:PeerAuthentication": "cloud-only: mTLS between sidecars (loopback is plain)",
+    "kubernetes:telemetry.istio.io/v1:Telemetry": "the twin always traces: Envoy's OpenTelemetry tracer exports to "
+                                                  "the twin's own collector (local.traces)",
     "tls:index/privateKey:PrivateKey": "the mock's: a real P-256 key, stable per resource name",
     "pulumi:providers:tls": "cloud-only: keys are made by the mock",
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "cloud-only: cluster API types",

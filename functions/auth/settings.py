@@ -10,7 +10,7 @@ from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.common.settings import load_env
+from functions.common.settings import TRACING_ENDPOINT, load_env
 
 
 class AuthorizerEnv(BaseModel):
@@ -22,6 +22,7 @@ class AuthorizerEnv(BaseModel):
 
     POWERTOOLS_SERVICE_NAME: str = "auth"
     LOG_LEVEL: str = "INFO"
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = Field(default="", description=TRACING_ENDPOINT)
     JWT_SECRET_ARN: str = Field(min_length=1, description="Secrets Manager secret whose SecretString is the HS256 key")
 
 

@@ -14,6 +14,9 @@ from pydantic import BaseModel, ValidationError
 
 E = TypeVar("E", bound=BaseModel)
 
+#: The description of every group's `OTEL_EXPORTER_OTLP_ENDPOINT` field (the stack's `otlpEndpoint`).
+TRACING_ENDPOINT = "OTLP/HTTP base URL the function's spans go to (functions.common.tracing reads it); empty: off"
+
 
 class ConfigurationError(RuntimeError):
     """The function's environment does not satisfy its `Env` model (a deployment bug, not a client error)."""

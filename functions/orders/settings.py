@@ -11,7 +11,7 @@ from functools import cache
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from functions.common.settings import load_env
+from functions.common.settings import TRACING_ENDPOINT, load_env
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +38,7 @@ class ReadEnv(BaseModel):
 
     POWERTOOLS_SERVICE_NAME: str = "orders"
     LOG_LEVEL: str = "INFO"
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = Field(default="", description=TRACING_ENDPOINT)
     ORDERS_TABLE_NAME: str = Field(min_length=1)
 
 

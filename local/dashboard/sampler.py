@@ -25,11 +25,15 @@ from local.dashboard.history import CounterHistory, ReportTail
 from local.facts import AwsFacts, Facts, LambdaFacts, ServiceFacts
 from local.processes import LogSink
 from local.state import LOG_FILE, pid_alive
+from local.traces.waterfall import recent_waterfalls
+from mesh.envoy import COLLECTOR_CLUSTER
 from sim.capture import Graph
 
 INTERVAL_SECONDS = 1.0
 WINDOW_SECONDS = 60.0
 """The window of a canary's observed share and success rate."""
+TRACES_SHOWN = 5
+"""Recent order traces drawn as waterfalls (the CLI's `python -m local trace` lists more)."""
 
 
 @dataclass(frozen=True)
@@ -92,7 +96,8 @@ class Sampler:
         for name, read in (("canary", lambda: self._canary(now)), ("rollout", lambda: sections.rollout(
                 self.view.state_dir)), ("functions", lambda: self._functions(statuses)),
                 ("images", lambda: self._images(statuses)), ("stock", lambda: self._stock(statuses)),
-                ("breakers", self._breakers)):
+                ("breakers", self._breakers),
+                ("traces", lambda: recent_waterfalls(self.view.state_dir, limit=TRACES_SHOWN))):
             try:
                 snapshot[name] = read()
                 self._recovered(name)
@@ -189,7 +194,8 @@ class Sampler:
         state = canary.read_state(self.view.state_dir)
         if not state:
             return None
-        skip = [s["cluster"] for s in (state.get("canary") or {}).get("subsets", [])]
+        # The canary's subsets have their own section; the trace collector is no shop dependency.
+        skip = [s["cluster"] for s in (state.get("canary") or {}).get("subsets", [])] + [COLLECTOR_CLUSTER]
         return sections.breakers(state["adminUrl"], skip)
 
 

@@ -8,7 +8,8 @@
   gives it (its API has no list of stock, and reading it per product each second would fill the console with
   access-log lines and count as shop traffic); the circuit breakers from Envoy's admin stats
   (`local.envoy.admin_stats`);
-* rollout: `<state>/rollout.json` when a rollout writes one.
+* rollout: `<state>/rollout.json` when a rollout writes one;
+* traces: the recent orders' waterfalls from `local.traces.waterfall` (what `python -m local trace` prints).
 """
 
 from __future__ import annotations

@@ -84,15 +84,26 @@ class SpanStore:
         self._lines = len(keep)
 
 
+_parsed: dict[Path, tuple[tuple[int, int], list[SpanRecord]]] = {}
+
+
 def read_spans(state_dir: Path) -> list[SpanRecord]:
-    """Every span in the state folder's file (a torn last line, mid-append, is skipped)."""
+    """Every span in the state folder's file (a torn last line, mid-append, is skipped). The page asks every
+    second: an unchanged file (same size and mtime) is not parsed again."""
     path = state_dir / SPANS_FILE
-    if not path.exists():
+    try:
+        info = path.stat()
+    except FileNotFoundError:
         return []
+    key = (info.st_size, info.st_mtime_ns)
+    cached = _parsed.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     spans: list[SpanRecord] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             spans.append(SpanRecord.from_json(line))
         except (ValueError, TypeError):
             continue
+    _parsed[path] = (key, spans)
     return spans

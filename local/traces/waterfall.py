@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from local.traces.store import SpanRecord, read_spans
 
@@ -103,6 +104,21 @@ def find_trace(state_dir: Path, ident: str) -> tuple[str, list[SpanRecord]] | No
         if order_id_of(spans) == ident.strip():
             return trace_id, spans
     return None
+
+
+def recent_waterfalls(state_dir: Path, limit: int = 5) -> list[dict[str, Any]]:
+    """The newest order traces with their waterfalls, as the page draws them (JSON-ready)."""
+    grouped = by_trace(read_spans(state_dir))
+    out = []
+    for t in recent_orders(state_dir, limit=limit):
+        out.append({"traceId": t.trace_id, "orderId": t.order_id, "name": t.name, "startedAt": t.started_ns / 1e9,
+                    "durationMs": round(t.duration_ms, 2), "spans": t.spans, "services": list(t.services),
+                    "error": t.error,
+                    "rows": [{"depth": r.depth, "name": r.name, "service": r.service, "spanId": r.span_id,
+                              "parentId": r.parent_id, "offsetMs": round(r.offset_ms, 2),
+                              "durationMs": round(r.duration_ms, 2), "error": r.error}
+                             for r in waterfall(grouped[t.trace_id])]})
+    return out
 
 
 def format_waterfall(trace_id: str, rows: Sequence[WaterfallRow]) -> str:

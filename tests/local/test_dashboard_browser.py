@@ -179,3 +179,42 @@ def test_page_follows_traffic_and_weight_without_reload(twin: tuple[RunningTwin,
     finally:
         stalled.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+
+
+def test_page_draws_an_orders_waterfall(twin: tuple[RunningTwin, Path], tmp_path: Path) -> None:
+    """After the first test (it asserts the seed stock): one order, and its trace appears as a waterfall whose rows
+    are the hops of the seam, each indented under its parent."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.local.test_shop_twin import _order, _user
+
+    if not CHROMIUM.exists():
+        assert not os.environ.get("CI"), "chromium is missing in CI (.ci/run installs it)"
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    running, _ = twin
+    _, token = _user(running.api_url)
+    placed = _order(running.api_url, token, "prod-0005", 1)
+    assert placed.status_code == 201, placed.text
+    order_id = placed.json()["id"]
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(running.endpoints["dashboardUrl"])
+            trace = f'.trace[data-order-id="{order_id}"]'
+            # Complete once the query under the inventory arrived (the services flush every 500 ms).
+            page.wait_for_function(
+                f"() => [...document.querySelectorAll('{trace} .span-row[data-service=\"inventory\"]')].length >= 2",
+                timeout=LIVE_TIMEOUT_MS)
+            rows = page.eval_on_selector_all(f"{trace} .span-row", "rs => rs.map(r => ({span: r.dataset.span, "
+                                             "parent: r.dataset.parent, service: r.dataset.service, "
+                                             "depth: Number(r.dataset.depth)}))")
+            by_span = {r["span"]: r for r in rows}
+            assert rows[0]["service"] == "api-gateway" and rows[0]["depth"] == 0
+            for row in rows[1:]:  # drawn under its parent, one level deeper
+                assert by_span[row["parent"]]["depth"] == row["depth"] - 1, row
+            services = [r["service"] for r in rows]
+            assert "envoy-ingress" in services and any(s.endswith("orders-create") for s in services)
+            page.screenshot(path=str(tmp_path / "waterfall.png"), full_page=True)
+        finally:
+            browser.close()

@@ -156,12 +156,38 @@ function renderShop(stock, breakers, errors) {
   fill("breaker-rows", breakerRows, 5, breakers === null ? "no mesh" : "no clusters");
 }
 
+// One waterfall per order: a row per span, indented under its parent, its bar placed by start offset and duration.
+function renderTraces(traces, error) {
+  document.getElementById("traces-error").textContent = error || "";
+  const box = document.getElementById("trace-list");
+  if (!traces || !traces.length) {
+    box.replaceChildren(el("p", { class: "muted" }, traces === null ? "no trace collector" : "no order traced yet"));
+    return;
+  }
+  box.replaceChildren(...traces.map((t) => {
+    const total = Math.max(t.durationMs, 0.001);
+    const rows = t.rows.map((r) => el("div", { class: `span-row${r.error ? " bad" : ""}`, "data-span": r.spanId,
+                                              "data-parent": r.parentId || "", "data-service": r.service,
+                                              "data-depth": r.depth },
+      el("span", { class: "span-name", style: `padding-left:${r.depth * 14}px`, title: r.name }, r.name),
+      el("span", { class: "span-service muted", title: r.service }, r.service),
+      el("span", { class: "span-track" }, el("span", { class: "span-bar", style:
+        `left:${(100 * r.offsetMs) / total}%;width:${Math.max(0.4, (100 * r.durationMs) / total)}%` })),
+      el("span", { class: "num span-ms" }, `${num(r.offsetMs, 1)} + ${num(r.durationMs, 1)} ms`)));
+    return el("div", { class: "trace", "data-trace-id": t.traceId, "data-order-id": t.orderId || "",
+                       "data-spans": t.spans },
+      el("p", { class: "trace-head" }, el("strong", {}, t.name), ` · order ${t.orderId || "–"} · ${t.spans} spans · `,
+        `${num(t.durationMs, 1)} ms · `, el("span", { class: "muted" }, `trace ${t.traceId}`)), ...rows);
+  }));
+}
+
 function render(snapshot) {
   const errors = snapshot.errors || {};
   renderCanary(snapshot.canary, errors.canary);
   renderRollout(snapshot.rollout, errors.rollout);
   renderFunctions(snapshot.functions, snapshot.images, errors);
   renderShop(snapshot.stock, snapshot.breakers, errors);
+  renderTraces(snapshot.traces, errors.traces);
   document.body.dataset.seq = snapshot.seq;
   lastAt = Date.now();
   document.getElementById("updated").textContent =
