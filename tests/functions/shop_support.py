@@ -159,6 +159,8 @@ class FakeServices:
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     authorizations: list[str] = field(default_factory=list)
     """The `Authorization` header of every POST, in order."""
+    traceparents: list[str] = field(default_factory=list)
+    """The `traceparent` header of every POST that carried one, in order."""
     reservations: dict[str, dict[str, Any]] = field(default_factory=dict)
     notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
     url: str = ""
@@ -230,6 +232,8 @@ def fake_services(services: FakeServices) -> Iterator[FakeServices]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length) or b"{}")
             services.authorizations.append(self.headers.get("Authorization") or "")
+            if self.headers.get("traceparent"):
+                services.traceparents.append(self.headers["traceparent"])
             status, payload = services.answer(self.path, body)
             if self.path == "/api/notifications" and services.notify_delay:
                 time.sleep(services.notify_delay)

@@ -1,8 +1,8 @@
 """The cold-start contract of every deployed handler module, checked in a fresh interpreter (no timing here:
 speed is measured by `bench/coldstart.py`).
 
-Importing a handler module must not import boto3, botocore's client machinery, requests/urllib3 or PyJWT (clients
-and sessions are built on first use), must load only the Powertools utilities every entry point needs, and must
+Importing a handler module must not import boto3, botocore's client machinery, requests/urllib3, PyJWT or
+OpenTelemetry (clients, sessions and the tracer are built on first use), must load only the Powertools utilities every entry point needs, and must
 not build any pydantic validator of the group's models or env contract (they are `defer_build`, built on first
 use). The bare `botocore` package is the one exception: Powertools' own `__init__` imports it to probe for
 user-agent support, whatever submodule a function imports.
@@ -11,6 +11,7 @@ user-agent support, whatever submodule a function imports.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,8 +31,9 @@ DEPLOYED = [
     shop_infra.AUTHORIZER_HANDLER,
 ]
 MODULES = sorted({handler.rpartition(".")[0] for handler in DEPLOYED})
-# Top-level packages that are only ever needed once an invocation talks to AWS, HTTP or a token.
-LAZY_PACKAGES = ("boto3", "s3transfer", "requests", "urllib3", "jwt", "cryptography")
+# Top-level packages that are only ever needed once an invocation talks to AWS, HTTP or a token, or traces (the
+# OpenTelemetry SDK and its protobuf, `google`, load on the first invocation with an OTLP endpoint set).
+LAZY_PACKAGES = ("boto3", "s3transfer", "requests", "urllib3", "jwt", "cryptography", "opentelemetry", "google")
 # Powertools utilities the entry points use at import: typed events (data_classes), the logger's correlation-id
 # paths (jmespath_utils) and `LambdaContext` (typing). Idempotency, parameters, batch, ... are loaded on first use.
 POWERTOOLS_UTILITIES = {"data_classes", "jmespath_utils", "typing"}
@@ -53,7 +55,10 @@ print(json.dumps({"modules": sorted(sys.modules), "built": built}))
 
 
 def loaded_by(module: str) -> dict[str, list[str]]:
-    proc = subprocess.run([sys.executable, "-c", PROBE, module], cwd=ROOT, capture_output=True, text=True, check=True)
+    # Tracing configured, as a stack with `otlpEndpoint` deploys it: the import must stay free of the SDK anyway.
+    env = {**os.environ, "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
+    proc = subprocess.run([sys.executable, "-c", PROBE, module], cwd=ROOT, capture_output=True, text=True,
+                          check=True, env=env)
     result: dict[str, list[str]] = json.loads(proc.stdout.splitlines()[-1])
     return result
 

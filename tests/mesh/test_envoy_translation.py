@@ -282,7 +282,9 @@ def test_envoy_itself_accepts_the_translated_canary_and_shop(tmp_path: Path) -> 
         ListenerSpec(name="canary", port=10080, gateway=INGRESS, virtual_services=("myapp-vs",), default_host=C.host),
         ListenerSpec(name="shop", port=10081, gateway=INGRESS, virtual_services=("shop-vs",)),
     ]
-    resources = me.translate(vss, drs, {(C.host, "v1"): [("127.0.0.1", 9001)]}, listeners)
+    # With the OpenTelemetry tracer on, as the twin runs it: Envoy validates the tracer's config too.
+    resources = me.translate(vss, drs, {(C.host, "v1"): [("127.0.0.1", 9001)]}, listeners,
+                             tracing=me.OtlpCollector(host="127.0.0.1", port=4318))
     config = tmp_path / "static.json"
     config.write_text(json.dumps(_static(resources)))
     envoy = Path(sys.executable).parent / "envoy"
@@ -294,6 +296,25 @@ def test_envoy_itself_accepts_the_translated_canary_and_shop(tmp_path: Path) -> 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK" in result.stdout + result.stderr
+
+
+def test_tracing_puts_the_opentelemetry_tracer_on_every_listener_with_a_collector_cluster() -> None:
+    settings = CanarySettings()
+    listener = ListenerSpec(name="ingress", port=10080, gateway=INGRESS, default_host=settings.host)
+    traced = me.translate([canary.virtual_service(settings)], [canary.destination_rule(settings)], {}, [listener],
+                          tracing=me.OtlpCollector(host="127.0.0.1", port=4318))
+    hcm = traced.listeners[0]["filter_chains"][0]["filters"][0]["typed_config"]
+    provider = hcm["tracing"]["provider"]
+    assert provider["name"] == "envoy.tracers.opentelemetry"
+    assert provider["typed_config"]["service_name"] == "envoy-ingress"
+    assert provider["typed_config"]["http_service"]["http_uri"] == {
+        "uri": "http://127.0.0.1:4318/v1/traces", "cluster": me.COLLECTOR_CLUSTER, "timeout": "1s"}
+    (collector,) = [c for c in traced.clusters if c["name"] == me.COLLECTOR_CLUSTER]
+    address = collector["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]
+    assert address == {"socket_address": {"address": "127.0.0.1", "port_value": 4318}}
+    plain = canary_config()
+    assert "tracing" not in plain.listeners[0]["filter_chains"][0]["filters"][0]["typed_config"]
+    assert me.COLLECTOR_CLUSTER not in {c["name"] for c in plain.clusters}
 
 
 def test_endpoints_follow_service_selectors_and_subset_labels() -> None:
