@@ -2,10 +2,11 @@
 speed is measured by `bench/coldstart.py`).
 
 Importing a handler module must not import boto3, botocore's client machinery, requests/urllib3, PyJWT or
-OpenTelemetry (clients, sessions and the tracer are built on first use), must load only the Powertools utilities every entry point needs, and must
-not build any pydantic validator of the group's models or env contract (they are `defer_build`, built on first
-use). The bare `botocore` package is the one exception: Powertools' own `__init__` imports it to probe for
-user-agent support, whatever submodule a function imports.
+OpenTelemetry (clients, sessions and the tracer are built on first use, the tracer only with an OTLP endpoint set),
+must load only the Powertools utilities every entry point needs, and must not build any pydantic validator of the
+group's models or env contract (they are `defer_build`, built on first use). The bare `botocore` package is the one
+exception: Powertools' own `__init__` imports it to probe for user-agent support, whatever submodule a function
+imports.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ previous hop's span as its parent.
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -89,7 +90,7 @@ def test_one_order_is_one_trace_from_the_gateway_to_postgresql(dev_twin: Running
     # Hop by hop: gateway → order Lambda → its call → ingress → inventory → PostgreSQL, each the next's parent.
     chain = [gateway, function, call, reserve, inventory, queries[0]]
     assert [c.parent_id for c in chain[1:]] == [p.span_id for p in chain[:-1]]
-    assert all(p.start_ns <= c.start_ns and c.end_ns <= p.end_ns + 5_000_000 for p, c in zip(chain, chain[1:]))
+    assert all(p.start_ns <= c.start_ns and c.end_ns <= p.end_ns + 5_000_000 for p, c in itertools.pairwise(chain))
 
     shown = dev_twin.cli("trace", order_id)
     assert shown.returncode == 0, shown.stderr
