@@ -84,26 +84,41 @@ class SpanStore:
         self._lines = len(keep)
 
 
-_parsed: dict[Path, tuple[tuple[int, int], list[SpanRecord]]] = {}
+@dataclass
+class _Parsed:
+    inode: int
+    offset: int
+    """Bytes parsed so far: the file only grows between compactions (which replace it: a new inode)."""
+    spans: list[SpanRecord]
+
+
+_parsed: dict[Path, _Parsed] = {}
+_parse_lock = threading.Lock()
 
 
 def read_spans(state_dir: Path) -> list[SpanRecord]:
-    """Every span in the state folder's file (a torn last line, mid-append, is skipped). The page asks every
-    second: an unchanged file (same size and mtime) is not parsed again."""
+    """Every span in the state folder's file. The page asks every second while spans keep arriving, so only the
+    lines appended since the last read are parsed; a line still being written is left for the next read."""
     path = state_dir / SPANS_FILE
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        return []
-    key = (info.st_size, info.st_mtime_ns)
-    cached = _parsed.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    spans: list[SpanRecord] = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    with _parse_lock:
         try:
-            spans.append(SpanRecord.from_json(line))
-        except (ValueError, TypeError):
-            continue
-    _parsed[path] = (key, spans)
-    return spans
+            with path.open("rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                known = _parsed.get(path)
+                if known is None or known.inode != inode or os.fstat(f.fileno()).st_size < known.offset:
+                    known = _parsed[path] = _Parsed(inode=inode, offset=0, spans=[])
+                f.seek(known.offset)
+                chunk = f.read()
+        except FileNotFoundError:
+            _parsed.pop(path, None)
+            return []
+        complete = chunk[:chunk.rfind(b"\n") + 1]
+        known.offset += len(complete)
+        fresh = []
+        for line in complete.decode("utf-8", errors="replace").splitlines():
+            try:
+                fresh.append(SpanRecord.from_json(line))
+            except (ValueError, TypeError):
+                continue  # not a span line (a hand-edited file): skipped, as everything the reader cannot use
+        known.spans = known.spans + fresh  # a new list: callers may hold the previous one
+        return known.spans

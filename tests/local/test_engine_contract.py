@@ -97,6 +97,7 @@ def test_the_lineup_reads_only_records_of_engines_before_it() -> None:
     names = [e.name for e in lineup.ENGINES]
     assert names.index("moto") < names.index("lambda") < names.index("gateway") < names.index("s3-events")
     assert names.index("postgres") < names.index("services") < names.index("mesh") < names.index("lambda")
+    assert names[0] == "traces"  # the collector: everything after it exports spans to it
     with pytest.raises(AssertionError, match="Worker reads StoreFacts"):
         lineup.check_order((Worker, Store))
 
