@@ -78,6 +78,7 @@ class _Tracing:
         from opentelemetry.sdk.resources import SERVICE_NAME, Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from opentelemetry.trace import SpanKind, Status, StatusCode
 
         self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "lambda")
         service = os.environ.get("OTEL_SERVICE_NAME") or self.function_name
@@ -88,23 +89,23 @@ class _Tracing:
         self.tracer = self.provider.get_tracer("serverless-mesh.functions")
         self.propagate = propagate
         self.trace = trace
+        self.server_kind = SpanKind.SERVER
+        self.error_status = Status(StatusCode.ERROR)
         RequestsInstrumentor().instrument(tracer_provider=self.provider, request_hook=name_client_span)
 
     def run(self, handler: Callable[..., Any], event: Any, context: Any) -> Any:
-        from opentelemetry.trace import SpanKind, Status, StatusCode
-
         parent = self.propagate.extract(header_carrier(event))
         attributes = {"faas.invocation_id": str(getattr(context, "aws_request_id", "")),
                       "faas.name": self.function_name}
         try:
             with self.tracer.start_as_current_span(span_name(event, self.function_name), context=parent,
-                                                   kind=SpanKind.SERVER, attributes=attributes) as span:
+                                                   kind=self.server_kind, attributes=attributes) as span:
                 result = handler(event, context)
                 status = result.get("statusCode") if isinstance(result, dict) else None
                 if isinstance(status, int):
                     span.set_attribute("http.response.status_code", status)
                     if status >= 500:
-                        span.set_status(Status(StatusCode.ERROR))
+                        span.set_status(self.error_status)
                 return result
         finally:
             self.flush()
@@ -143,6 +144,6 @@ def traced(handler: F) -> F:
 def annotate(key: str, value: str | int | float | bool) -> None:
     """Add an attribute to the current span (e.g. `order.id`, so a trace is found by the order); a no-op when
     tracing is off, without importing anything."""
-    tracing = _tracing() if endpoint_configured() else None
+    tracing = _tracing()
     if tracing is not None:
         tracing.trace.get_current_span().set_attribute(key, value)
