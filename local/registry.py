@@ -16,6 +16,7 @@ from local import aws, function_spec, kube, mesh, postgres_engine, s3events, ser
 from local.gateway import spec as gateway
 from local.gateway import throttle
 from local.lineup import ENGINES as LINEUP
+from local.traces import engine as traces
 from sim.capture import Graph, Resource
 
 Detail = Callable[[Resource, Graph], str]
@@ -91,6 +92,8 @@ DETAILS: dict[str, Detail] = {
     mesh.DESTINATION_RULE: _static("Envoy clusters (subsets, circuit breakers)"),
     mesh.GATEWAY: _static("Envoy listener"),
     mesh.REQUEST_AUTHENTICATION: _static("jwt_authn filter on the ingress listener when it selects the gateway"),
+    traces.TELEMETRY: _static("the twin always traces: the functions, services, gateway and Envoy's OpenTelemetry "
+                              "tracer export to the twin's own collector, whatever the provider names"),
     mesh.AUTHORIZATION_POLICY: _static("rbac filter on the ingress listener when it selects the gateway; a "
                                        "sidecar's (mTLS identities) is not emulated"),
 }
@@ -137,8 +140,6 @@ CLOUD_ONLY: dict[str, str] = {
     "kubernetes:core/v1:Namespace": "cloud-only: one loopback namespace",
     "kubernetes:core/v1:ServiceAccount": "cloud-only: identities of sidecars",
     "kubernetes:security.istio.io/v1:PeerAuthentication": "cloud-only: mTLS between sidecars (loopback is plain)",
-    "kubernetes:telemetry.istio.io/v1:Telemetry": "the twin always traces: Envoy's OpenTelemetry tracer exports to "
-                                                  "the twin's own collector (local.traces)",
     "tls:index/privateKey:PrivateKey": "the mock's: a real P-256 key, stable per resource name",
     "pulumi:providers:tls": "cloud-only: keys are made by the mock",
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "cloud-only: cluster API types",

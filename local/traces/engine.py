@@ -8,18 +8,25 @@ state folder (`local.traces.store`). `local.facts.exporter_env` replaces the gra
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.engine import Engine, EngineSettings
 from local.facts import Facts, TracingFacts
 from local.processes import LogSink
-from local.traces.collector import CollectorServer
 from local.traces.store import SpanStore
 from sim.capture import Graph
+
+if TYPE_CHECKING:
+    from local.traces.collector import CollectorServer
+
+
+#: The Istio resource that turns tracing on in the cluster; on the twin tracing is always on, into this collector.
+TELEMETRY = "kubernetes:telemetry.istio.io/v1:Telemetry"
 
 
 class CollectorEngine(Engine):
     name = "traces"
+    types = (TELEMETRY,)
     provides = TracingFacts
 
     def __init__(self, sink: LogSink, settings: EngineSettings) -> None:
@@ -32,6 +39,9 @@ class CollectorEngine(Engine):
         return cls(sink, settings)
 
     def prepare(self) -> None:
+        # Imported here: protobuf loads only for `up`, not for the CLI commands that read the lineup (`plan`).
+        from local.traces.collector import CollectorServer
+
         store = SpanStore(self.settings.state_dir)
         self.server = CollectorServer(store).start()
 

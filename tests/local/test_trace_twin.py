@@ -97,9 +97,9 @@ def test_one_order_is_one_trace_from_the_gateway_to_postgresql(dev_twin: Running
     lines = shown.stdout.splitlines()
     assert lines[0] == f"trace {trace_id}"
     # Indented by parent: the ingress two levels under the Lambda, the query one under the inventory.
-    depth = {name: next(len(line) - len(line.lstrip()) for line in lines[2:] if line.strip().startswith(name)
-                        and service in line) for name, service in (("POST /orders", GATEWAY), ("ingress", INGRESS),
-                                                                   ("POST /api/inventory/reserve", "inventory"))}
+    hops = (("POST /orders", GATEWAY), ("ingress", INGRESS), ("POST /api/inventory/reserve", "inventory"))
+    depth = {name: next(len(line) - len(line.lstrip()) for line in lines[2:]
+                        if line.strip().startswith(name) and line.split()[-3] == service) for name, service in hops}
     assert depth["POST /orders"] == 0 and depth["ingress"] == 6 and depth["POST /api/inventory/reserve"] == 8
     listed = dev_twin.cli("trace", "--limit", "50")
     assert trace_id in listed.stdout and order_id in listed.stdout
