@@ -120,7 +120,7 @@ def test_the_mock_refuses_a_job_kubernetes_would(graph: Graph) -> None:
         **template, "spec": {**template["spec"], "restartPolicy": "Always"}}}}
     with pytest.raises(CloudRejection, match="must be Never or OnFailure"):
         check(j.type, j.name, always)
-    with pytest.raises(CloudRejection, match="metadata.name is fixed"):
+    with pytest.raises(CloudRejection, match=r"metadata\.name is fixed"):
         check(j.type, j.name, {**j.inputs, "metadata": {**j.inputs["metadata"], "name": "db-bootstrap"}})
     with pytest.raises(CloudRejection, match="backoffLimit"):
         check(j.type, j.name, {**j.inputs, "spec": {**j.inputs["spec"], "backoffLimit": -1}})
@@ -131,7 +131,7 @@ def test_the_mock_refuses_a_job_kubernetes_would(graph: Graph) -> None:
 def test_the_mock_refuses_secret_data_that_is_not_base64_or_too_big(graph: Graph) -> None:
     secret = k8s_named(graph, K8S_SECRET, "shop-db-product")
     check(secret.type, secret.name, {**secret.inputs, "data": {"ca": base64.b64encode(b"pem").decode()}})
-    with pytest.raises(CloudRejection, match="data.ca is not base64"):
+    with pytest.raises(CloudRejection, match=r"data\.ca is not base64"):
         check(secret.type, secret.name, {**secret.inputs, "data": {"ca": "not base64!"}})
     with pytest.raises(CloudRejection, match="over the Secret limit"):
         check(secret.type, secret.name, {**secret.inputs, "stringData": {"big": "x" * (1024 * 1024 + 1)}})
