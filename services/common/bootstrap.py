@@ -139,7 +139,7 @@ def bootstrap(conn: psycopg.Connection[Any], *, passwords: Mapping[str, str], se
             conn.execute(role_statement(role, passwords[service], exists=exists))
             for composed in grant_statements(database, plan):
                 conn.execute(composed)
-            logger.info("role ready", extra={"role": role, "created": not exists, "grants": len(plan.grants)})
+            logger.info("role ready", extra={"role": role, "new": not exists, "grants": len(plan.grants)})
 
 
 def connect_until_ready(settings: BootstrapSettings) -> psycopg.Connection[Any]:

@@ -215,3 +215,27 @@ def test_role_names_longer_than_postgres_keeps_are_refused() -> None:
         role_name("d" * 60, "notification")
     with pytest.raises(ValueError, match="no database role is planned for service 'myapp'"):
         role_name("shop", "myapp")
+
+
+def test_an_rds_like_master_without_superuser_bootstraps_and_reruns(postgres: PostgresServer) -> None:
+    """RDS's master user is no superuser: it has CREATEROLE and CREATEDB and owns the database it created."""
+    master_name = f"master_{postgres.port}_{id(postgres) % 10_000}"
+    superuser = postgres.params("postgres")
+    with psycopg.connect(superuser.conninfo(), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (master_name,)).fetchone():
+            conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN CREATEROLE CREATEDB PASSWORD {}").format(
+                psycopg.sql.Identifier(master_name), psycopg.sql.Literal("master-password-123")))
+        conn.execute(psycopg.sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            psycopg.sql.Identifier(f"rdslike_{master_name}"), psycopg.sql.Identifier(master_name)))
+    master = ConnectionParams(superuser.host, superuser.port, f"rdslike_{master_name}", master_name,
+                              "master-password-123")
+    passwords = {s: f"{s}-first-password-xyz" for s in SERVICE_ROLES}
+    run_bootstrap(master, passwords)
+    rotated = {s: f"{s}-second-password-xyz" for s in SERVICE_ROLES}
+    run_bootstrap(master, rotated)  # the ALTER ROLE path, as the roles' creator (PostgreSQL 16 gives it ADMIN)
+    shop = ShopDatabase(master, rotated)
+    assert execute(shop.role("inventory"), "SELECT count(*) FROM inventory") == [(8,)]
+    with pytest.raises(DENIED):
+        execute(shop.role("notification"), "SELECT * FROM reservations")
+    owner = execute(master, "SELECT tableowner FROM pg_tables WHERE tablename = 'inventory'")
+    assert owner == [(master_name,)]
