@@ -21,6 +21,7 @@ from services.common.settings import ServiceSettings
 
 logger = logging.getLogger("services.db")
 
+
 def conninfo(settings: ServiceSettings, application_name: str) -> str:
     return psycopg.conninfo.make_conninfo(
         host=settings.DATABASE_HOST,
