@@ -89,7 +89,7 @@ DETAILS: dict[str, Detail] = {
     services.IMAGE: _static("not built: the Deployment pulling it runs services/<name> (the image's last path "
                             "segment, tag and digest dropped) from this checkout"),
     kube.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
-    kube.K8S_SECRET: _static("environment of the service processes"),
+    kube.K8S_SECRET: _static("environment of the service and Job processes"),
     kube.CONFIG_MAP: _static("environment of the service processes"),
     mesh.VIRTUAL_SERVICE: _static("Envoy routes (weights, retries, timeouts)"),
     mesh.DESTINATION_RULE: _static("Envoy clusters (subsets, circuit breakers)"),
