@@ -67,6 +67,8 @@ class Mocks(pulumi.runtime.Mocks):
             outputs.setdefault("status", {"loadBalancer": {"ingress": [{"hostname": f"{args.name}.elb.test"}]}})
         if args.typ == "tls:index/privateKey:PrivateKey":  # the program turns the public half into a JWKS
             outputs.update(publicKeyPem=FIXED_P256_PUBLIC_PEM, privateKeyPemPkcs8="-----BEGIN PRIVATE KEY-----")
+        if args.typ == "random:index/randomPassword:RandomPassword":  # a Secret's stringData needs a string
+            outputs.update(result="p" * int(outputs.get("length") or 16))
         if args.typ == "docker-build:index:Image":  # Deployments pull the pushed ref by digest
             tags = list(outputs.get("tags") or [])
             outputs.update(digest="sha256:" + "0" * 64, ref=f"{tags[0]}@sha256:{'0' * 64}" if tags else "")

@@ -25,7 +25,9 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 FUNCTION = "aws:lambda/function:Function"
 POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 IMAGE = "docker-build:index:Image"
-WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet")
+WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
+             "kubernetes:batch/v1:Job")
+JOB = "kubernetes:batch/v1:Job"
 ISTIO_GROUPS = ("kubernetes:networking.istio.io/", "kubernetes:security.istio.io/", "kubernetes:telemetry.istio.io/")
 
 
@@ -167,6 +169,32 @@ def test_the_in_cluster_database_comes_after_the_ebs_driver_and_the_storage_clas
                       if r.inputs["policyArn"].endswith("/AmazonEBSCSIDriverPolicy"))
     late = not_before(incluster, addon, [incluster.one("aws:eks/nodeGroup:NodeGroup"), attachment])
     assert not late, f"{addon.urn} can be created before {late}"
+
+
+def secrets_read(resource: Resource) -> set[str]:
+    return {str(e["valueFrom"]["secretKeyRef"]["name"]) for c in containers(resource) for e in c.get("env") or []
+            if isinstance(e.get("valueFrom"), dict) and "secretKeyRef" in e["valueFrom"]}
+
+
+@pytest.mark.parametrize("mode", ["rds", "incluster"])
+def test_the_database_then_the_bootstrap_job_then_the_services_that_log_in_as_its_roles(
+        dev_graph: Graph, incluster: Graph, mode: str) -> None:
+    graph = dev_graph if mode == "rds" else incluster
+    job = graph.one(JOB)
+    database = [graph.one("aws:rds/instance:Instance")] if mode == "rds" else [
+        graph.one("kubernetes:apps/v1:StatefulSet"),
+        next(r for r in graph.of_type("kubernetes:security.istio.io/v1:AuthorizationPolicy")
+             if r.inputs["metadata"]["name"] == "postgres-allow")]
+    secrets = [r for r in graph.of_type("kubernetes:core/v1:Secret")
+               if r.inputs["metadata"]["name"] in secrets_read(job)]
+    assert len(secrets) == 4, "the Job reads the master Secret and one per service"
+    late = not_before(graph, job, [*database, *secrets])
+    assert not late, f"{job.urn} can start before {late}"
+    services = [d for d in graph.of_type("kubernetes:apps/v1:Deployment")
+                if any(name.startswith("shop-db-") for name in secrets_read(d))]
+    assert len(services) == 3, "the three shop services each read their role's Secret"
+    broken = {d.urn: late for d in services if (late := not_before(graph, d, [job]))}
+    assert not broken, f"Deployments that can start before their roles exist: {broken}"
 
 
 # --- Images before the workloads that pull them (active once the program builds images) ---------------------------
