@@ -146,14 +146,23 @@ def _exec_credential(spec: Mapping[str, Any], run: Runner) -> tuple[str | None, 
     raise KubeconfigError(f"kubeconfig exec plugin {command[0]!r} returned no token or client certificate")
 
 
+SCRAPE_INTERVAL_SECONDS = 15
+"""How often the Prometheus this program installs scrapes the sidecars (``infra.monitoring``); an analysis window
+must hold two scrapes (``infra.config`` checks ``canaryAnalysisSeconds`` against it)."""
+
+PROMETHEUS_RELEASE = "prometheus"
+"""The Helm release of the prometheus-community chart; the chart names its server Service ``<release>-server``."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PrometheusService:
-    """Where Prometheus listens in the cluster (the prometheus-community chart names it ``<release>-server``)."""
+    """Where Prometheus listens in the cluster: what ``infra.monitoring`` installs, and what the gate and
+    ``python -m infra.rollout`` query (one definition)."""
 
     namespace: str = "monitoring"
-    name: str = "prometheus-server"
+    name: str = f"{PROMETHEUS_RELEASE}-server"
     port: str = "80"
-    """Port number or name, as the service proxy path takes it."""
+    """Port number or name, as the service proxy path takes it (the chart's ``server.service.servicePort``)."""
 
     def proxy_path(self) -> str:
         """``/api/v1/namespaces/<ns>/services/<name>:<port>/proxy``: the API server forwards to the Service."""
