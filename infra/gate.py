@@ -194,7 +194,7 @@ class CanaryGateArgs:
     target: CanaryTarget
     service: PrometheusService
     kubeconfig: pulumi.Input[str]
-    """The stack's kubeconfig (made a secret here, so the state keeps it encrypted)."""
+    """The stack's kubeconfig (the resource makes it a secret, so the state keeps it encrypted)."""
 
 
 def gate_props(args: CanaryGateArgs) -> dict[str, Any]:
@@ -204,7 +204,7 @@ def gate_props(args: CanaryGateArgs) -> dict[str, Any]:
             "minRequests": settings.min_requests, "windowSeconds": settings.window_seconds,
             "namespace": target.namespace, "workload": target.workload, "version": target.version,
             "prometheusNamespace": service.namespace, "prometheusService": service.name,
-            "prometheusPort": service.port, "kubeconfig": pulumi.Output.secret(args.kubeconfig)}
+            "prometheusPort": service.port, "kubeconfig": args.kubeconfig}
 
 
 class CanaryGate(dynamic.Resource, module=GATE_MODULE, name=GATE_NAME):
@@ -214,4 +214,6 @@ class CanaryGate(dynamic.Resource, module=GATE_MODULE, name=GATE_NAME):
     decision: pulumi.Output[str]
 
     def __init__(self, name: str, args: CanaryGateArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(CanaryGateProvider(), name, {**gate_props(args), "decision": None}, opts)
+        # The kubeconfig made a secret: the state keeps the gate's inputs, and may hold a token.
+        props = {**gate_props(args), "kubeconfig": pulumi.Output.secret(args.kubeconfig), "decision": None}
+        super().__init__(CanaryGateProvider(), name, props, opts)

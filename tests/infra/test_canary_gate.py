@@ -177,7 +177,7 @@ def test_check_refuses_unusable_inputs_naming_the_property(change: dict[str, Any
 
 
 def test_settings_out_of_range_name_the_stack_config_key() -> None:
-    with pytest.raises(GateInputError, match="^canaryMinRequests: "):
+    with pytest.raises(GateInputError, match=r"^canaryMinRequests: "):
         GateInputs.parse({**props(10), "minRequests": 0})
 
 
@@ -221,4 +221,4 @@ def test_through_the_service_proxy_a_missing_prometheus_is_a_clear_error() -> No
 
 
 def test_the_service_the_gate_queries_is_the_one_the_program_installs() -> None:
-    assert SERVICE == PrometheusService()
+    assert PrometheusService() == SERVICE
