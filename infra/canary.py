@@ -83,23 +83,25 @@ class CanaryApp(pulumi.ComponentResource):
         self.deployments = self._create_deployments(name)
         self.service = self._create_service(name)
         self.destination_rule = self._custom_resource(f"{name}-dr", destination_rule(settings))
-        self.gate = self._create_gate(name)
+        routes = virtual_service(settings)
+        self.gate = self._create_gate(name, routes["metadata"]["name"])
         # Subsets before routes (make-before-break), on a rollback the v1 pods ready before weight moves to them, and
         # a raise judged by the gate first: when it fails the update, the engine leaves the VirtualService as it was.
         self.virtual_service = self._custom_resource(
-            f"{name}-vs", virtual_service(settings),
+            f"{name}-vs", routes,
             [self.destination_rule, *self.deployments.values(), *([self.gate] if self.gate else [])])
         self.namespace = self.ns.metadata.name
         self.service_name = self.service.metadata.name
         self.register_outputs({"namespace": self.namespace, "service_name": self.service_name})
 
-    def _create_gate(self, name: str) -> CanaryGate | None:
+    def _create_gate(self, name: str, virtual_service_name: str) -> CanaryGate | None:
         analysis = self.args.analysis
         if analysis is None:
             return None
         settings = self.args.settings
         gate_args = CanaryGateArgs(weight=settings.canary_weight, settings=analysis.settings,
-                                   target=canary_target(settings), service=analysis.metrics.service,
+                                   target=canary_target(settings), virtual_service=virtual_service_name,
+                                   service=analysis.metrics.service,
                                    kubeconfig=analysis.metrics.kubeconfig)
         # After Prometheus is up (its first query must not race the install); no Kubernetes provider: it talks to
         # the API server itself, with the kubeconfig it is given.

@@ -13,8 +13,10 @@ one, so the provider sees every weight change before the VirtualService does:
   update with the metric, its value and its ceiling (`v2 error rate 31.4% > 1% (canaryMaxErrorPercent)`). The
   engine then updates nothing that depends on the gate, so the VirtualService keeps its weights, and the gate's
   state keeps the old weight: the next `pulumi up` judges the same raise again;
-* `create` has no approved weight yet and judges the change as a raise from 0 (a new stack, or `canaryAnalysis`
-  just turned on, with a Prometheus that has no history: the first exposure rule of `mesh.analysis` applies).
+* `create` has no approved weight yet: it reads the weight the live VirtualService routes (the same API server and
+  credentials; none yet on a new stack: 0) and judges from there. So turning `canaryAnalysis` on together with a
+  raise is judged like any raise (against a Prometheus with no history yet: not enough data, refused above 0),
+  and only a new stack's first step passes as a first exposure. At weight 0 nothing is read.
 
 The gate judges the window that has just passed at the weight in force; it does not wait for one (a `pulumi up`
 right after the previous step has little v2 traffic to show, and is refused for it above 0).
@@ -37,8 +39,10 @@ from typing import Any
 import pulumi
 from pulumi import dynamic
 
-from infra.prometheus import KubeconfigError, PrometheusService, PrometheusSource, kube_access
+from infra.prometheus import KubeconfigError, PrometheusService, PrometheusSource, get_object, kube_access
 from mesh.analysis import AnalysisSettings, CanaryTarget, GateResult, PrometheusError, gate, verdict
+from mesh.canary import routed_weight
+from mesh.common import NETWORKING_API
 from mesh.rollout import MetricSource
 
 GATE_MODULE, GATE_NAME = "canary", "CanaryGate"
@@ -51,8 +55,8 @@ _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN:
 # The analysis settings' input properties (ranges are mesh.analysis's, whose messages name the config keys).
 _SETTINGS = ("maxErrorPercent", "maxP99Ms", "minRequests", "windowSeconds")
 _INTEGERS = ("weight", "minRequests", "windowSeconds")
-_TEXTS = ("namespace", "workload", "version", "prometheusNamespace", "prometheusService", "prometheusPort",
-          "kubeconfig")
+_TEXTS = ("namespace", "workload", "version", "virtualService", "prometheusNamespace", "prometheusService",
+          "prometheusPort", "kubeconfig")
 
 
 class GateInputError(ValueError):
@@ -70,6 +74,8 @@ class GateInputs:
     weight: int
     settings: AnalysisSettings
     target: CanaryTarget
+    virtual_service: str
+    """The VirtualService the gate stands before (in the target's namespace)."""
     service: PrometheusService
     kubeconfig: str
 
@@ -88,6 +94,7 @@ class GateInputs:
         return cls(weight=int(props[WEIGHT]), settings=settings,
                    target=CanaryTarget(namespace=props["namespace"], workload=props["workload"],
                                        version=props["version"]),
+                   virtual_service=props["virtualService"],
                    service=PrometheusService(namespace=props["prometheusNamespace"], name=props["prometheusService"],
                                              port=props["prometheusPort"]),
                    kubeconfig=props["kubeconfig"])
@@ -125,6 +132,19 @@ def prometheus_source(inputs: GateInputs) -> MetricSource:
     return PrometheusSource(lambda: kube_access(inputs.kubeconfig), inputs.service, inputs.target)
 
 
+def live_weight(inputs: GateInputs) -> int:
+    """The canary weight the live VirtualService routes now (0 when it does not exist yet)."""
+    path = (f"/apis/{NETWORKING_API}/namespaces/{inputs.target.namespace}/virtualservices/"
+            f"{inputs.virtual_service}")
+    live = get_object(kube_access(inputs.kubeconfig), path)
+    if live is None:
+        return 0
+    weight = routed_weight(live.get("spec") or {}, inputs.target.version)
+    if weight is None:
+        raise KubeconfigError(f"GET {path}: the VirtualService has no split route; it is not this program's")
+    return weight
+
+
 def judge(previous: int, inputs: GateInputs, source: SourceFactory = prometheus_source) -> GateResult:
     """May the weight go from `previous` to `inputs.weight`? Only a raise builds a metric source and queries it."""
     if inputs.weight <= previous:
@@ -153,9 +173,11 @@ class CanaryGateProvider(dynamic.ResourceProvider):
 
     serialize_as_secret_always = False
 
-    def __init__(self, source: SourceFactory = prometheus_source) -> None:
+    def __init__(self, source: SourceFactory = prometheus_source,
+                 routed: Callable[[GateInputs], int] = live_weight) -> None:
         super().__init__()
         self.source = source
+        self.routed = routed
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.CheckResult:
         return dynamic.CheckResult(news, [dynamic.CheckFailure(prop, why) for prop, why in input_failures(news)])
@@ -167,16 +189,22 @@ class CanaryGateProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         inputs = GateInputs.parse(props)
-        result = enforce(0, inputs, self.source)
+        result = enforce(self._routed(inputs) if inputs.weight > 0 else 0, inputs, self.source)
         return dynamic.CreateResult(f"{inputs.target.namespace}/{inputs.target.workload}", _outs(inputs, result))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        previous: Any = olds.get(WEIGHT)
-        if not _is_whole(previous):
-            raise GateFailure(f"the gate's state holds no approved weight ({previous!r}); `pulumi refresh` cannot "
-                              "restore it: delete the gate from the state (`pulumi state delete`) to judge anew")
         inputs = GateInputs.parse(news)
+        previous: Any = olds.get(WEIGHT)
+        if not _is_whole(previous):  # a state without an approved weight: judge from what the mesh routes, as create
+            previous = self._routed(inputs)
         return dynamic.UpdateResult(_outs(inputs, enforce(int(previous), inputs, self.source)))
+
+    def _routed(self, inputs: GateInputs) -> int:
+        try:
+            return self.routed(inputs)
+        except (KubeconfigError, OSError) as exc:
+            raise GateFailure(f"canaryWeight {inputs.weight} refused: the weight in force could not be read from "
+                              f"VirtualService {inputs.target.namespace}/{inputs.virtual_service}: {exc}") from exc
 
 
 def _outs(inputs: GateInputs, result: GateResult) -> dict[str, Any]:
@@ -192,6 +220,8 @@ class CanaryGateArgs:
     """The `canaryWeight` this update sets."""
     settings: AnalysisSettings
     target: CanaryTarget
+    virtual_service: str
+    """The name of the VirtualService that depends on the gate."""
     service: PrometheusService
     kubeconfig: pulumi.Input[str]
     """The stack's kubeconfig (the resource makes it a secret, so the state keeps it encrypted)."""
@@ -203,6 +233,7 @@ def gate_props(args: CanaryGateArgs) -> dict[str, Any]:
     return {WEIGHT: args.weight, "maxErrorPercent": settings.max_error_percent, "maxP99Ms": settings.max_p99_ms,
             "minRequests": settings.min_requests, "windowSeconds": settings.window_seconds,
             "namespace": target.namespace, "workload": target.workload, "version": target.version,
+            "virtualService": args.virtual_service,
             "prometheusNamespace": service.namespace, "prometheusService": service.name,
             "prometheusPort": service.port, "kubeconfig": args.kubeconfig}
 

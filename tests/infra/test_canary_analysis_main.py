@@ -81,6 +81,9 @@ def test_the_gate_is_the_canarys_and_judges_v2_with_the_stacks_settings(analysed
         "maxErrorPercent": 1.0, "maxP99Ms": 500, "minRequests": 50, "windowSeconds": 60}  # Pulumi.yaml's defaults
     assert (gate.inputs["namespace"], gate.inputs["workload"], gate.inputs["version"]) == (
         target.namespace, target.workload, target.version)
+    [routes] = [r for r in analysed.of_type("kubernetes:networking.istio.io/v1:VirtualService")
+                if r.parent == gate.parent]
+    assert gate.inputs["virtualService"] == routes.inputs["metadata"]["name"]  # the one it reads on creation
     service = PrometheusService()
     assert (gate.inputs["prometheusNamespace"], gate.inputs["prometheusService"], gate.inputs["prometheusPort"]) == (
         service.namespace, service.name, service.port)

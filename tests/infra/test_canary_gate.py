@@ -33,7 +33,7 @@ HEALTHY = Sample(requests=1200, errors=2, p99_ms=40.0, window_seconds=60)
 def props(weight: int, server: str = "http://127.0.0.1:9", **settings: Any) -> dict[str, Any]:
     """The gate's inputs as the provider receives them: plain values, the kubeconfig's secret unwrapped."""
     args = CanaryGateArgs(weight=weight, settings=AnalysisSettings(**{**SETTINGS.__dict__, **settings}),
-                          target=TARGET, service=SERVICE, kubeconfig="")
+                          target=TARGET, virtual_service="myapp-vs", service=SERVICE, kubeconfig="")
     return {**gate_props(args), "kubeconfig": kubeconfig(server, {"token": TOKEN}), "__provider": "serialized"}
 
 
@@ -58,8 +58,13 @@ class FakeSource:
         return self.sample_
 
 
-def provider(source: FakeSource) -> CanaryGateProvider:
-    return CanaryGateProvider(source=source.factory)
+def provider(source: FakeSource, live: int | None = None) -> CanaryGateProvider:
+    """The gate with `source` for metrics; `live` is what the live VirtualService routes (None: never read)."""
+    def routed(inputs: GateInputs) -> int:
+        assert live is not None, "the live VirtualService was read"
+        return live
+
+    return CanaryGateProvider(source=source.factory, routed=routed)
 
 
 def update(source: FakeSource, previous: int, new: int, **settings: Any) -> dict[str, Any]:
@@ -117,12 +122,25 @@ def test_an_unreachable_prometheus_refuses_the_raise_with_a_clear_error_never_a_
         update(source, 0, 10)
 
 
-def test_create_judges_the_weight_as_a_raise_from_zero() -> None:
+def test_create_on_a_new_stack_judges_a_raise_from_zero() -> None:
     source = FakeSource(Sample(requests=1000, errors=500, p99_ms=5.0, window_seconds=60))
     with pytest.raises(GateFailure, match=r"canaryWeight 0 -> 50 refused: v2 error rate 50%"):
-        provider(source).create(props(50))
-    created = provider(FakeSource()).create(props(50))
-    assert (created.id, created.outs) == ("canary/myapp-v2", {"weight": 50, "decision": created.outs["decision"]})
+        provider(source, live=0).create(props(50))
+    created = provider(FakeSource(), live=0).create(props(50))
+    assert created.id == "canary/myapp-v2"
+    assert created.outs == {"weight": 50, "decision": "canaryWeight 0 -> 50: v2 error rate 0.2% <= 1%, p99 40 ms <= "
+                                                      "500 ms over 1200 requests"}
+
+
+def test_turning_analysis_on_with_a_raise_judges_it_from_the_weight_the_mesh_routes() -> None:
+    # Prometheus was installed in this very update: no history, so a raise above the live 50 is not enough data.
+    source = FakeSource(Sample(requests=0, errors=0, p99_ms=None, window_seconds=60))
+    with pytest.raises(GateFailure, match=r"canaryWeight 50 -> 100 refused: v2 requests 0 < 50"):
+        provider(source, live=50).create(props(100))
+    quiet = FakeSource(error=AssertionError("queried"))
+    assert provider(quiet, live=50).create(props(50)).outs["weight"] == 50  # analysis on, weight kept: no query
+    assert provider(quiet, live=50).create(props(10)).outs["weight"] == 10  # ... or lowered
+    assert quiet.built == 0
 
 
 # --- Lowering or keeping: never blocked, never queried -------------------------------------------------------------
@@ -137,8 +155,8 @@ def test_lowering_or_keeping_the_weight_never_queries_and_always_passes(previous
 
 def test_creating_the_gate_at_weight_zero_queries_nothing() -> None:
     source = FakeSource(error=AssertionError("queried"))
-    assert provider(source).create(props(0)).outs == {"weight": 0, "decision": "canaryWeight 0 -> 0: no change is "
-                                                                                 "never blocked"}
+    created = provider(source, live=None).create(props(0))  # nor is the live VirtualService read
+    assert created.outs == {"weight": 0, "decision": "canaryWeight 0 -> 0: no change is never blocked"}
     assert source.built == 0
 
 
@@ -211,6 +229,29 @@ def test_through_the_service_proxy_an_unreachable_api_server_is_a_clear_error() 
         server = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, never listening: connections are refused
         with pytest.raises(GateFailure, match=r"10 -> 50 refused: v2 could not be judged .* Connection refused"):
             CanaryGateProvider().update("id", {"weight": 10}, props(50, server))
+
+
+def test_through_the_api_create_reads_the_live_virtual_services_weight() -> None:
+    from mesh.canary import virtual_service
+
+    path = "/apis/networking.istio.io/v1/namespaces/canary/virtualservices/myapp-vs"
+    with fake_cluster() as cluster:
+        answer_window(cluster, 60, "7", "0", "25")  # Prometheus just installed: hardly any v2 requests
+        assert CanaryGateProvider().create(props(50, cluster.url)).outs["weight"] == 50  # no VirtualService yet
+        cluster.objects[path] = virtual_service(CanarySettings(canary_weight=10))
+        with pytest.raises(GateFailure, match=r"canaryWeight 10 -> 50 refused: v2 requests 7 < 50"):
+            CanaryGateProvider().create(props(50, cluster.url))
+        assert CanaryGateProvider().create(props(10, cluster.url)).outs["weight"] == 10
+    assert (path, "", f"Bearer {TOKEN}") in cluster.seen
+
+
+def test_through_the_api_an_unreadable_virtual_service_refuses_creation_naming_it() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        server = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        with pytest.raises(GateFailure, match=r"^canaryWeight 50 refused: the weight in force could not be read from "
+                                              r"VirtualService canary/myapp-vs: GET .*Connection refused"):
+            CanaryGateProvider().create(props(50, server))
 
 
 def test_through_the_service_proxy_a_missing_prometheus_is_a_clear_error() -> None:

@@ -248,6 +248,9 @@ def test_the_cli_provider_host_diffs_a_raise_without_querying(provider_host: tup
     from pulumi.runtime.proto import provider_pb2
 
     stub, provider = provider_host
+    # The engine calls Create/Update during a preview only for a provider that says it supports previews; this
+    # host does not, so `pulumi preview` (and the preview half of `pulumi up`) reaches only Check and Diff.
+    assert stub.Configure(provider_pb2.ConfigureRequest()).supportsPreview is False
     # No server listens at 127.0.0.1:9: a query would fail the call.
     assert stub.Diff(_gate_request("diff", provider, "http://127.0.0.1:9", 10, 50)).changes == \
         provider_pb2.DiffResponse.DIFF_SOME
