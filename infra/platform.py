@@ -1,6 +1,7 @@
 """`Platform`: where the mesh runs. A VPC (`infra.network`) and an EKS cluster (`infra.eks`), or an existing
 cluster from `kubeconfig`; the one Kubernetes provider everything in the cluster is created with; Istio from its
-Helm charts (`infra.istio`); block storage (`infra.storage`); and ECR repositories. What other components need from
+Helm charts (`infra.istio`); Prometheus for the canary gate when `canaryAnalysis` is on (`infra.monitoring`);
+block storage (`infra.storage`); and ECR repositories. What other components need from
 it is `facts` (typed values) and `provider` (for their `opts`).
 """
 
