@@ -38,6 +38,7 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
+from pulumi.runtime.rpc import UNKNOWN  # how the provider host passes a value not known yet (preview)
 
 from infra.prometheus import KubeconfigError, PrometheusService, PrometheusSource, get_object, kube_access
 from mesh.analysis import AnalysisSettings, CanaryTarget, GateResult, PrometheusError, gate, verdict
@@ -50,7 +51,6 @@ GATE_TYPE = f"pulumi-python:dynamic/{GATE_MODULE}:{GATE_NAME}"
 """The resource's type token (what `pulumi.dynamic.Resource` derives from the module and name below)."""
 
 WEIGHT = "weight"
-_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN: a value not known at preview
 
 # The analysis settings' input properties (ranges are mesh.analysis's, whose messages name the config keys).
 _SETTINGS = ("maxErrorPercent", "maxP99Ms", "minRequests", "windowSeconds")
@@ -109,7 +109,7 @@ def input_failures(props: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(property, why) for each unusable input; values not known yet (preview) are not judged."""
     for prop in (WEIGHT, *_SETTINGS, *_TEXTS):
         value = props.get(prop)
-        if value == _UNKNOWN:
+        if value == UNKNOWN:
             continue
         if prop in _TEXTS:
             if not isinstance(value, str) or not value:

@@ -200,7 +200,9 @@ def test_settings_out_of_range_name_the_stack_config_key() -> None:
 
 
 def test_values_unknown_at_preview_are_not_judged() -> None:
-    assert list(input_failures({**props(10), "kubeconfig": "04da6b54-80e4-46f7-96ec-b56ff0331ba9"})) == []
+    from pulumi.runtime.rpc import UNKNOWN
+
+    assert list(input_failures({**props(10), "kubeconfig": UNKNOWN, "weight": UNKNOWN})) == []
 
 
 # --- The real path: the kubeconfig, the service proxy, Prometheus (fakes on loopback) -------------------------------
