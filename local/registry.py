@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from infra.gate import GATE_TYPE
 from local import aws, function_spec, jobs, kube, mesh, postgres_engine, s3events, services
 from local.gateway import spec as gateway
 from local.gateway import throttle
@@ -137,7 +138,13 @@ CLOUD_ONLY: dict[str, str] = {
     "aws:rds/subnetGroup:SubnetGroup": "cloud-only: networking",
     "pulumi:providers:kubernetes": "cloud-only: the twin needs no cluster credentials",
     "pulumi:providers:aws": "cloud-only: the twin talks to moto",
-    "kubernetes:helm.sh/v3:Release": "cloud-only: Istio's control plane; Envoy is configured from the specs",
+    "kubernetes:helm.sh/v3:Release": "cloud-only: Istio's control plane (Envoy is configured from the specs) and, "
+                                     "with canaryAnalysis, Prometheus (the twin reads Envoy's own stats)",
+    # Not run on the twin, on purpose: the twin applies canaryWeight as soon as the stack file says so, like a stack
+    # without canaryAnalysis. Gating it would need a baseline of Envoy's counters kept across config reloads;
+    # `python -m local rollout` already judges each step with the same analysis (mesh.analysis) on Envoy's stats.
+    GATE_TYPE: "cloud-only: the canary gate inside `pulumi up` (reads Prometheus); the twin applies canaryWeight at "
+               "once, and `python -m local rollout` judges each step with the same analysis on Envoy's stats",
     "kubernetes:core/v1:Namespace": "cloud-only: one loopback namespace",
     "kubernetes:core/v1:ServiceAccount": "cloud-only: identities of sidecars",
     "kubernetes:security.istio.io/v1:PeerAuthentication": "cloud-only: mTLS between sidecars (loopback is plain)",

@@ -352,3 +352,13 @@ def _random_password(r: Registration) -> Answer:
         stream += hashlib.sha256(stream).digest()
     result = "".join(alphabet[b % len(alphabet)] for b in stream[:length])
     return "none", {**r.inputs, "result": result, "bcryptHash": ""}
+
+
+# --- The canary gate (a Pulumi dynamic resource) ---------------------------------------------------------------
+@outputs("pulumi-python:dynamic/canary:CanaryGate")
+def _canary_gate(r: Registration) -> Answer:
+    """What `infra.gate.CanaryGateProvider.create` returns: the approved weight and why, never the kubeconfig. Under
+    the mocks nothing is judged (there is no Prometheus), so the decision says so."""
+    weight = r.inputs.get("weight")
+    return f"{r.inputs.get('namespace')}/{r.inputs.get('workload')}", {
+        "weight": weight, "decision": f"canaryWeight {weight}: not judged (recorded under the mocks)"}

@@ -68,6 +68,12 @@ def containers(resource: Resource) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
+def analysed() -> Graph:
+    """The dev stack with `canaryAnalysis` on: Prometheus and the canary gate."""
+    return capture(run_main, stack_config_values("dev", {"canaryAnalysis": True}, secrets=TEST_SECRETS))
+
+
+@pytest.fixture(scope="module")
 def incluster() -> Graph:
     """The dev stack with its PostgreSQL in the cluster (a StatefulSet claiming an EBS volume)."""
     return capture(run_main, stack_config_values("dev", {"databaseMode": "incluster"}, secrets=TEST_SECRETS))
@@ -81,6 +87,29 @@ def test_every_istio_custom_resource_comes_after_the_releases_that_install_its_c
     assert len(custom) >= 10, "the dev program's Istio resources were not captured"
     broken = {r.urn: late for r in custom if (late := not_before(dev_graph, r, crd_releases))}
     assert not broken, f"custom resources that can be sent before their CRDs and istiod's webhook: {broken}"
+
+
+def test_the_virtual_service_changes_only_after_the_gate_has_judged_the_weight(analysed: Graph) -> None:
+    # The gate fails the update on an unhealthy raise; only an edge from the VirtualService to it makes the engine
+    # leave the weights alone then (it updates nothing that depends on a failed resource).
+    from infra.gate import GATE_TYPE
+
+    gate = analysed.one(GATE_TYPE)
+    [virtual_service] = [r for r in analysed.of_type("kubernetes:networking.istio.io/v1:VirtualService")
+                         if r.parent == gate.parent]
+    late = not_before(analysed, virtual_service, [gate])
+    assert not late, f"{virtual_service.urn} can change its weights before the gate judged them: {late}"
+
+
+def test_the_gate_queries_prometheus_only_after_it_and_istio_are_installed(analysed: Graph) -> None:
+    from infra.gate import GATE_TYPE
+
+    gate = analysed.one(GATE_TYPE)
+    prometheus = chart_release(analysed, "prometheus")
+    late = not_before(analysed, gate, [prometheus])
+    assert not late, f"{gate.urn} can query before Prometheus runs: {late}"
+    late = not_before(analysed, prometheus, [chart_release(analysed, "base"), chart_release(analysed, "istiod")])
+    assert not late, f"{prometheus.urn} can install before the Istio proxies it scrapes are injected: {late}"
 
 
 def test_every_function_comes_after_its_roles_policies_and_vpc_functions_exist(dev_graph: Graph) -> None:
