@@ -95,19 +95,7 @@ def _deployment(inputs: dict[str, Any]) -> None:
     replicas = whole(spec.get("replicas", 1))
     if replicas is None or replicas < 0:
         raise CloudRejection(f"replicas {replicas!r} must be a non-negative integer")
-    pod = template.get("spec") or {}
-    containers = pod.get("containers") or []
-    if not containers:
-        raise CloudRejection("the pod template has no containers")
-    names = [c.get("name") for c in containers]
-    if len(set(names)) != len(names):
-        raise CloudRejection(f"duplicate container names {names}")
-    volumes = {v.get("name") for v in pod.get("volumes") or []}
-    for container in containers:
-        _container(container)
-        for mount in container.get("volumeMounts") or []:
-            if mount.get("name") not in volumes:
-                raise CloudRejection(f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+    _pod_spec(template.get("spec") or {})
 
 
 @rule("kubernetes:core/v1:Service")
@@ -193,6 +181,22 @@ def _k8s_secret(inputs: dict[str, Any]) -> None:
 JOB_IMMUTABLE = ("template", "selector", "completions", "completionMode", "podFailurePolicy")
 
 
+def _pod_spec(pod: dict[str, Any]) -> None:
+    """A pod template's spec: at least one container, unique names, each container valid, mounts of known volumes."""
+    containers = pod.get("containers") or []
+    if not containers:
+        raise CloudRejection("the pod template has no containers")
+    names = [c.get("name") for c in containers]
+    if len(set(names)) != len(names):
+        raise CloudRejection(f"duplicate container names {names}")
+    volumes = {v.get("name") for v in pod.get("volumes") or []}
+    for container in containers:
+        _container(container)
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") not in volumes:
+                raise CloudRejection(f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+
+
 @rule("kubernetes:batch/v1:Job")
 def _job(inputs: dict[str, Any]) -> None:
     spec = inputs.get("spec") or {}
@@ -211,15 +215,7 @@ def _job(inputs: dict[str, Any]) -> None:
         raise CloudRejection(f"metadata.name is fixed: the immutable {', '.join(JOB_IMMUTABLE)} of a Job can only "
                              "change by replacing it, and a replacement under the same name must delete the old "
                              "Job first (leave the name to Pulumi)")
-    containers = pod.get("containers") or []
-    if not containers:
-        raise CloudRejection("the pod template has no containers")
-    volumes = {v.get("name") for v in pod.get("volumes") or []}
-    for container in containers:
-        _container(container)
-        for mount in container.get("volumeMounts") or []:
-            if mount.get("name") not in volumes:
-                raise CloudRejection(f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+    _pod_spec(pod)
 
 
 # The EBS CSI driver's volume types and its boolean parameters' spelling (strings, as StorageClass parameters are).
