@@ -35,6 +35,7 @@ bench: install
 	$(PY) bench/orders.py
 	$(PY) bench/mesh.py
 	$(PY) bench/images/run.py
+	$(PY) bench/gate.py
 
 # The Lambda layers' zips, built from the locks into build/layers/ (cached: an unchanged lock builds nothing).
 layers: install

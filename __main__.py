@@ -9,7 +9,8 @@ Deploys:
    existing cluster from `kubeconfig`), one Kubernetes provider, Istio (base, istiod, ingress gateway) from its Helm
    charts, ECR repositories with every service image built and pushed into them (tagged by content, pulled by
    digest; or prebuilt images from `imageRegistry`), and myapp v1/v2 behind a VirtualService whose split is
-   `canaryWeight`;
+   `canaryWeight`; with `canaryAnalysis`, Prometheus (Helm) scraping Istio's metrics and a canary gate the
+   VirtualService waits for, which fails an update raising `canaryWeight` while v2 is unhealthy;
 4. the shop: users, orders and idempotency tables, the JWT key in Secrets Manager, auth and order functions behind
    the same REST API (orders behind a cached JWT REQUEST authorizer, in the VPC's private subnets, calling the mesh
    through the internal ingress), PostgreSQL (RDS or in-cluster), and inventory/product/notification in the `shop`

@@ -47,6 +47,7 @@ from infra import images as images_infra  # noqa: E402
 from infra import shop_functions as shop_infra  # noqa: E402
 from infra import todos as todos_infra  # noqa: E402
 from infra.tables import IDEMPOTENCY, IMAGE_METADATA, ORDERS, TODOS, USERS  # noqa: E402
+from tests.functions.shop_support import SERVICE_CLAIMS  # noqa: E402
 
 # Heavy packages whose presence right after the import tells whether a client or utility was built eagerly.
 WATCHED = ("boto3", "botocore.session", "requests", "jwt", "PIL.Image")
@@ -117,6 +118,7 @@ class World:
     endpoint: str
     services_url: str
     secret_arn: str
+    service_key_arn: str
     token: str
     ddb: Any
     s3: Any
@@ -139,6 +141,8 @@ class World:
             "ORDERS_TABLE_NAME": ORDERS_TABLE,
             "IDEMPOTENCY_TABLE_NAME": IDEMPOTENCY_TABLE,
             "K8S_API_URL": self.services_url,
+            "SERVICE_TOKEN_SECRET_ARN": self.service_key_arn,
+            **SERVICE_CLAIMS,
             "BUCKET_NAME": IMAGES_BUCKET,
             "MAX_IMAGE_BYTES": str(20 * 1024 * 1024),
             "MAX_IMAGE_PIXELS": "50000000",
@@ -270,7 +274,7 @@ def world() -> Iterator[World]:
 
     from functions.auth.passwords import hash_password
     from functions.auth.tokens import Identity, issue_token
-    from tests.functions.shop_support import FakeServices, fake_services
+    from tests.functions.shop_support import FakeServices, fake_services, service_key_pem
     from tests.support.dynamo import create_table
     from tests.support.servers import moto_server
 
@@ -284,12 +288,15 @@ def world() -> Iterator[World]:
                            (ORDERS, ORDERS_TABLE), (IDEMPOTENCY, IDEMPOTENCY_TABLE)):
             create_table(ddb, spec, name)
         s3.create_bucket(Bucket=IMAGES_BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        arn = boto3.client("secretsmanager", **region).create_secret(Name="jwt-cold", SecretString=SIGNING_KEY)["ARN"]
+        secrets = boto3.client("secretsmanager", **region)
+        arn = secrets.create_secret(Name="jwt-cold", SecretString=SIGNING_KEY)["ARN"]
+        service_key_arn = secrets.create_secret(Name="service-key-cold", SecretString=service_key_pem()[0])["ARN"]
         ddb.put_item(TableName=USERS_TABLE, Item={
             "username": {"S": USER}, "userId": {"S": "id-" + USER}, "passwordHash": {"S": hash_password(PASSWORD)},
             "createdAt": {"S": "2026-01-01T00:00:00+00:00"}})
         token = issue_token(Identity(user_id="id-" + USER, username=USER), key=SIGNING_KEY, ttl_seconds=86_400)
-        w = World(endpoint=endpoint, services_url=services.url, secret_arn=arn, token=token, ddb=ddb, s3=s3,
+        w = World(endpoint=endpoint, services_url=services.url, secret_arn=arn, service_key_arn=service_key_arn,
+                  token=token, ddb=ddb, s3=s3,
                   jpeg=_jpeg())
         # The images function writes to its own table; the todos table name is TABLE_NAME for both groups' models.
         yield w

@@ -7,6 +7,9 @@ so `pulumi up` deletes it; the DestinationRule keeps the `v1` subset and the spl
 the Istio resources don't change shape). Rollback from there is `retireStable: false` (v1 comes back with
 `v1Replicas` pods, and the VirtualService waits for its rollout before any weight moves) and then a lower
 `canaryWeight`. `v1Replicas: 0` at weight 100 scales v1 to zero instead, keeping the Deployment object.
+
+With `canaryAnalysis` on, a `CanaryGate` (infra.gate) stands before the VirtualService: an update that raises the
+weight is judged against v2's metrics first, and fails, leaving the VirtualService as it was, when v2 is unhealthy.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from infra.containers import ContainerImage
+from infra.facts import MetricsFacts
+from infra.gate import CanaryGate, CanaryGateArgs
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
+from mesh.analysis import AnalysisSettings, canary_target
 from mesh.canary import CanarySettings, destination_rule, peer_authentication, virtual_service
 from mesh.common import Manifest
 
@@ -27,6 +33,14 @@ def canary_fault_env(settings: CanarySettings, version: str, fault_percent: int)
     if version != settings.canary_version or not fault_percent:
         return {}
     return {"FAULT_PERCENT": str(fault_percent)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CanaryAnalysis:
+    """What the gate judges by (`canaryMaxErrorPercent` ...) and where it reads v2's metrics."""
+
+    settings: AnalysisSettings
+    metrics: MetricsFacts
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,6 +59,8 @@ class CanaryAppArgs:
     log_level: str = "INFO"
     canary_fault_percent: int = 0
     """Percent of the canary's requests that answer 500 (`appV2FaultPercent`): a bad release, rehearsed."""
+    analysis: CanaryAnalysis | None = None
+    """Gate the weight inside `pulumi up` (`canaryAnalysis`); None: the weight moves as configured."""
 
 
 class CanaryApp(pulumi.ComponentResource):
@@ -67,12 +83,30 @@ class CanaryApp(pulumi.ComponentResource):
         self.deployments = self._create_deployments(name)
         self.service = self._create_service(name)
         self.destination_rule = self._custom_resource(f"{name}-dr", destination_rule(settings))
-        # Subsets before routes (make-before-break), and on a rollback the v1 pods ready before weight moves to them.
+        routes = virtual_service(settings)
+        self.gate = self._create_gate(name, routes["metadata"]["name"])
+        # Subsets before routes (make-before-break), on a rollback the v1 pods ready before weight moves to them, and
+        # a raise judged by the gate first: when it fails the update, the engine leaves the VirtualService as it was.
         self.virtual_service = self._custom_resource(
-            f"{name}-vs", virtual_service(settings), [self.destination_rule, *self.deployments.values()])
+            f"{name}-vs", routes,
+            [self.destination_rule, *self.deployments.values(), *([self.gate] if self.gate else [])])
         self.namespace = self.ns.metadata.name
         self.service_name = self.service.metadata.name
         self.register_outputs({"namespace": self.namespace, "service_name": self.service_name})
+
+    def _create_gate(self, name: str, virtual_service_name: str) -> CanaryGate | None:
+        analysis = self.args.analysis
+        if analysis is None:
+            return None
+        settings = self.args.settings
+        gate_args = CanaryGateArgs(weight=settings.canary_weight, settings=analysis.settings,
+                                   target=canary_target(settings), virtual_service=virtual_service_name,
+                                   service=analysis.metrics.service,
+                                   kubeconfig=analysis.metrics.kubeconfig)
+        # After Prometheus is up (its first query must not race the install); no Kubernetes provider: it talks to
+        # the API server itself, with the kubeconfig it is given.
+        return CanaryGate(f"{name}-gate", gate_args,
+                          pulumi.ResourceOptions(parent=self, depends_on=list(analysis.metrics.ready)))
 
     def _custom_resource(self, resource_name: str, manifest: Manifest,
                          depends_on: list[pulumi.Resource] | None = None) -> k8s.apiextensions.CustomResource:

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic_core import PydanticCustomError
 
 from infra.limits import LOG_RETENTION_DAYS, is_graviton
+from infra.prometheus import SCRAPE_INTERVAL_SECONDS
 from mesh.durations import parse_duration
 from mesh.tracing import otlp_target
 
@@ -138,7 +139,9 @@ class StackConfig(BaseModel):
 
     # Foundation and the TODO API
     canary_weight: int = Field(alias="canaryWeight", ge=0, le=100)
-    # The rollout's analysis (mesh.analysis): what v2 must stay under before the weight may rise.
+    # The rollout's analysis (mesh.analysis): what v2 must stay under before the weight may rise; `canaryAnalysis`
+    # also enforces it inside `pulumi up` (infra.gate) against the Prometheus it installs (infra.monitoring).
+    canary_analysis: bool = Field(alias="canaryAnalysis")
     canary_max_error_percent: float = Field(alias="canaryMaxErrorPercent", ge=0, le=100)
     canary_max_p99_ms: int = Field(alias="canaryMaxP99Ms", ge=1, le=3_600_000)
     canary_min_requests: int = Field(alias="canaryMinRequests", ge=1, le=1_000_000)
@@ -267,6 +270,7 @@ def _check_rules(cfg: StackConfig) -> None:
         raise ConfigError(f"{PROJECT}:nodeInstanceType ({cfg.node_instance_type!r}) is not a Graviton (arm64) type, "
                           f"but {PROJECT}:nodeArchitecture is arm64")
     _check_retirement(cfg)
+    _check_analysis(cfg)
     if cfg.storage_class_name and cfg.creates_cluster:
         raise ConfigError(f"{PROJECT}:storageClassName names a StorageClass of an existing cluster, but "
                           f"{PROJECT}:kubeconfig is empty, so the stack creates its cluster and its gp3 StorageClass; "
@@ -309,6 +313,16 @@ def _check_retirement(cfg: StackConfig) -> None:
     if cfg.confirm_stable_drained and not cfg.retire_stable:
         raise ConfigError(f"{PROJECT}:confirmStableDrained is only set together with {PROJECT}:retireStable; "
                           "set it back to false (each retirement is confirmed anew)")
+
+
+def _check_analysis(cfg: StackConfig) -> None:
+    """Prometheus' `increase`/`rate` need two samples inside the range: a window shorter than two scrape intervals
+    would always read as "not enough data", and the gate would refuse every raise above 0."""
+    floor = 2 * SCRAPE_INTERVAL_SECONDS
+    if cfg.canary_analysis and cfg.canary_analysis_seconds < floor:
+        raise ConfigError(f"{PROJECT}:canaryAnalysisSeconds must be at least {floor} (two Prometheus scrape "
+                          f"intervals of {SCRAPE_INTERVAL_SECONDS} s) while {PROJECT}:canaryAnalysis is true, got "
+                          f"{cfg.canary_analysis_seconds}")
 
 
 def parse_stack_config(raw: dict[str, Any], *, stack: str = "dev") -> StackConfig:

@@ -1,10 +1,10 @@
 """`Database`: the shop's PostgreSQL, on RDS in the VPC's private subnets (default) or in the cluster.
 
-Either way the services get the same five facts (host, port, database, and a user whose password is the stack's
-`dbPassword` secret, delivered to pods through a Kubernetes Secret), so the Deployments don't change shape when
-`databaseMode` does. One database (`shop`) holds every service's tables: RDS creates exactly one database at
-creation, the services' table names don't collide (`inventory`, `reservations`, `products`, `notifications`), and
-a database per service would need a bootstrap job holding the master password.
+Either way clients get the same facts (host, port, database), so the Deployments don't change shape when
+`databaseMode` does. The master user's password is the stack's `dbPassword` secret, in a Kubernetes Secret that only
+the bootstrap Job reads (`infra.db_bootstrap`); each service logs in as its own role. One database (`shop`) holds
+every service's tables: RDS creates exactly one database at creation, and the table names don't collide
+(`inventory`, `reservations`, `products`, `notifications`); who may touch which is the roles' grants.
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import pulumi
 
+from infra.prometheus import PrometheusService
 from mesh.gateway import IngressSettings
 
 
@@ -30,6 +31,17 @@ class PrivateNetwork:
 
 
 @dataclass(frozen=True, kw_only=True)
+class MetricsFacts:
+    """The in-cluster Prometheus (`canaryAnalysis`), as the canary gate queries it."""
+
+    service: PrometheusService
+    ready: tuple[pulumi.Resource, ...]
+    """Its Helm release: a query must wait for a running server."""
+    kubeconfig: pulumi.Input[str]
+    """The stack's kubeconfig (a secret): the gate reaches Prometheus through the API server's service proxy."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ClusterFacts:
     """What a workload in the cluster waits for and names."""
 
@@ -45,6 +57,8 @@ class ClusterFacts:
     """The StorageClass a volume claim names (None: the cluster's default class)."""
     storage_ready: tuple[pulumi.Resource, ...] = ()
     """The CSI driver and StorageClass a volume claim needs (a cluster this stack creates)."""
+    metrics: MetricsFacts | None = None
+    """The Prometheus the canary gate reads; None when `canaryAnalysis` is off."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,8 +16,9 @@ import pulumi
 import pulumi_aws as aws
 
 from infra.iam import assume_role_policy, policy_document, statement
+from infra.packaging import LAMBDA_PYTHON
 
-RUNTIME = "python3.12"
+RUNTIME = f"python{LAMBDA_PYTHON}"
 ARCHITECTURE = "arm64"
 
 

@@ -36,12 +36,12 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+from infra import bytecode
 from infra.config import PROJECT_DIR
-from infra.packaging import FUNCTIONS_DIR
+from infra.packaging import FUNCTIONS_DIR, LAMBDA_PYTHON
 
 BUILD_ROOT = PROJECT_DIR / "build" / "layers"
 
-LAMBDA_PYTHON = "3.12"
 LAMBDA_IMPLEMENTATION = "cp"
 LAMBDA_ABI = "cp312"
 LAMBDA_ARCH = "aarch64"
@@ -52,10 +52,12 @@ OLDEST_GLIBC_MINOR = 17
 # The runtime ships these (and the layer must not shadow them with other versions): never packaged.
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer"})
 # Part of the cache key: bump it when the zip's layout or normalisation below changes, so old zips are not reused.
-_ZIP_LAYOUT = "python/ v1"
+_ZIP_LAYOUT = "python/ v2: unchecked-hash bytecode"
 # The oldest timestamp a zip entry can hold: no build time leaks into the bytes.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _HASH_MISMATCH = "DO NOT MATCH THE HASHES"
+# Where Lambda mounts a layer's `python/` folder (on sys.path in every python runtime).
+LAYER_MOUNT = "/opt/python"
 
 
 @dataclass(frozen=True)
@@ -95,11 +97,19 @@ def resolver_platform() -> str:
     return f"{LAMBDA_ARCH}-manylinux_{major}_{minor}"
 
 
+def runtime_compiler() -> bytecode.Compiler | None:
+    """The CPython that compiles the runtime's bytecode, if this machine has one (`infra.bytecode`)."""
+    return bytecode.find_compiler(LAMBDA_PYTHON)
+
+
 def cache_key(lock_bytes: bytes) -> str:
     """What the zip's bytes are a function of: the lock, the target (interpreter, ABI, platforms), the layout,
-    and the two tools that write them (pip lays out the dist-info, zlib compresses)."""
+    and the three tools that write them (pip lays out the dist-info, the runtime's CPython compiles the bytecode,
+    zlib compresses). A machine that gains a CPython 3.12 builds the zip again, with bytecode."""
+    compiler = runtime_compiler()
     target = "\n".join((_ZIP_LAYOUT, LAMBDA_IMPLEMENTATION, LAMBDA_PYTHON, LAMBDA_ABI, *platform_tags(),
-                        f"pip {metadata.version('pip')}", f"zlib {zlib.ZLIB_RUNTIME_VERSION}"))
+                        f"pip {metadata.version('pip')}", f"bytecode {compiler.tag if compiler else 'none'}",
+                        f"zlib {zlib.ZLIB_RUNTIME_VERSION}"))
     return hashlib.sha256(lock_bytes + b"\0" + target.encode()).hexdigest()
 
 
@@ -147,6 +157,9 @@ def build_layer(layer: Layer, *, build_root: Path = BUILD_ROOT, pip_cache: bool 
             site = Path(tmp) / "python"
             _install(layer.lock, site, pip_cache=pip_cache)
             _drop_scripts(site)
+            compiler = runtime_compiler()
+            if compiler:
+                bytecode.compile_tree(compiler, site, runtime_path=LAYER_MOUNT)
             staged = Path(tmp) / target.name
             write_zip(Path(tmp), ["python"], staged)
             os.replace(staged, target)  # atomic: a reader sees no zip or the whole zip
@@ -231,6 +244,8 @@ def dependency_layer(name: str, layer: Layer, *, description: str,
     """A Lambda layer version holding `layer`'s lock for python3.12 on arm64. A new version is published only
     when the zip's bytes change (`source_code_hash`)."""
     archive = build_layer(layer)
+    if runtime_compiler() is None:
+        pulumi.log.warn(bytecode.missing_compiler_message(LAMBDA_PYTHON, f"layer {name}"))
     return aws.lambda_.LayerVersion(
         name,
         layer_name=f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}",
@@ -277,6 +292,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     build.add_argument("--no-cache-dir", action="store_true", help="download every wheel (pip --no-cache-dir)")
     commands.add_parser("lock", help="regenerate every layer's lock from its requirements")
     args = parser.parse_args(argv)
+    if args.command == "build" and runtime_compiler() is None:
+        sys.stderr.write(bytecode.missing_compiler_message(LAMBDA_PYTHON, "every layer") + "\n")
     for layer in LAYERS:
         started = time.perf_counter()
         if args.command == "lock":

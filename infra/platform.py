@@ -1,6 +1,7 @@
 """`Platform`: where the mesh runs. A VPC (`infra.network`) and an EKS cluster (`infra.eks`), or an existing
 cluster from `kubeconfig`; the one Kubernetes provider everything in the cluster is created with; Istio from its
-Helm charts (`infra.istio`); block storage (`infra.storage`); and ECR repositories. What other components need from
+Helm charts (`infra.istio`); Prometheus for the canary gate when `canaryAnalysis` is on (`infra.monitoring`);
+block storage (`infra.storage`); and ECR repositories. What other components need from
 it is `facts` (typed values) and `provider` (for their `opts`).
 """
 
@@ -14,9 +15,11 @@ import pulumi_kubernetes as k8s
 
 from infra.containers import service_images
 from infra.eks import EksCluster
-from infra.facts import ClusterFacts, PlatformFacts, PrivateNetwork
+from infra.facts import ClusterFacts, MetricsFacts, PlatformFacts, PrivateNetwork
 from infra.istio import Istio
+from infra.monitoring import Monitoring, MonitoringArgs
 from infra.network import Network
+from infra.prometheus import PrometheusService
 from infra.storage import BlockStorage, BlockStorageArgs
 from mesh.gateway import IngressSettings
 
@@ -68,6 +71,8 @@ class PlatformArgs:
     """An existing cluster's StorageClass for volume claims (`storageClassName`); empty: its default class."""
     protect_data: bool = False
     """Keep volumes when their claims are deleted."""
+    prometheus: PrometheusService | None = None
+    """Install Prometheus there for the canary gate (`canaryAnalysis`); None installs none."""
     otlp_endpoint: str = ""
     """Where Istio's proxies export traces (the stack's `otlpEndpoint`; empty: no tracing provider)."""
 
@@ -98,6 +103,7 @@ class Platform(pulumi.ComponentResource):
         in_cluster = pulumi.ResourceOptions.merge(self.in_cluster(), pulumi.ResourceOptions(parent=self))
         self._storage = self._create_storage(name, args, in_cluster)
         self._istio = Istio(f"{name}-istio", args, in_cluster)
+        self._monitoring = self._create_monitoring(name, args, in_cluster)
         self.repositories = self._create_repositories(name, args)
         self.ingress_hostname = self._istio.ingress_hostname
         self.ecr_repository_urls = pulumi.Output.all(
@@ -128,7 +134,20 @@ class Platform(pulumi.ComponentResource):
             gateway=self._istio.gateway,
             storage_class=storage_class,
             storage_ready=tuple(self._storage.ready) if self._storage is not None else (),
+            metrics=self._metrics_facts(),
         )
+
+    def _metrics_facts(self) -> MetricsFacts | None:
+        if self._monitoring is None or self._args.prometheus is None:
+            return None
+        return MetricsFacts(service=self._args.prometheus, ready=self._monitoring.ready, kubeconfig=self.kubeconfig)
+
+    def _create_monitoring(self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions) -> Monitoring | None:
+        # Cluster-wide like Istio (it scrapes every proxy), so the platform's; after Istio, whose proxies it scrapes.
+        if args.prometheus is None:
+            return None
+        return Monitoring(f"{name}-monitoring", MonitoringArgs(service=args.prometheus, mesh_ready=self._istio.ready),
+                          opts)
 
     def _private_network(self) -> PrivateNetwork | None:
         """The VPC as in-VPC resources need it (None when the cluster is an existing one from `kubeconfig`)."""

@@ -1,5 +1,5 @@
 """The cloud's metric source: Istio's standard metrics, asked of the in-cluster Prometheus through the Kubernetes
-API's service proxy with the stack's own kubeconfig.
+API's service proxy with the stack's own kubeconfig (and :func:`get_object`, one read of an object of that API).
 
 Standard library only (``urllib``, ``ssl``, ``subprocess``), so the program can run it inside ``pulumi up`` (a
 dynamic resource's provider is serialised and run by the Python language host with requirements.txt alone) and
@@ -146,19 +146,50 @@ def _exec_credential(spec: Mapping[str, Any], run: Runner) -> tuple[str | None, 
     raise KubeconfigError(f"kubeconfig exec plugin {command[0]!r} returned no token or client certificate")
 
 
+SCRAPE_INTERVAL_SECONDS = 15
+"""How often the Prometheus this program installs scrapes the sidecars (``infra.monitoring``); an analysis window
+must hold two scrapes (``infra.config`` checks ``canaryAnalysisSeconds`` against it)."""
+
+PROMETHEUS_RELEASE = "prometheus"
+"""The Helm release of the prometheus-community chart; the chart names its server Service ``<release>-server``."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class PrometheusService:
-    """Where Prometheus listens in the cluster (the prometheus-community chart names it ``<release>-server``)."""
+    """Where Prometheus listens in the cluster: what ``infra.monitoring`` installs, and what the gate and
+    ``python -m infra.rollout`` query (one definition)."""
 
     namespace: str = "monitoring"
-    name: str = "prometheus-server"
+    name: str = f"{PROMETHEUS_RELEASE}-server"
     port: str = "80"
-    """Port number or name, as the service proxy path takes it."""
+    """Port number or name, as the service proxy path takes it (the chart's ``server.service.servicePort``)."""
 
     def proxy_path(self) -> str:
         """``/api/v1/namespaces/<ns>/services/<name>:<port>/proxy``: the API server forwards to the Service."""
         ns, svc = urllib.parse.quote(self.namespace, safe=""), urllib.parse.quote(f"{self.name}:{self.port}", safe=":")
         return f"/api/v1/namespaces/{ns}/services/{svc}/proxy"
+
+
+def _get_json(access: KubeAccess, path: str, timeout: float) -> dict[str, Any]:
+    """GET ``path`` on the API server as ``access``'s user; HTTP errors propagate (callers read their bodies)."""
+    request = urllib.request.Request(f"{access.server}{path}",
+                                     headers={"Accept": "application/json", **access.headers()})
+    with urllib.request.urlopen(request, timeout=timeout, context=access.ssl_context()) as response:
+        return dict(json.loads(response.read()))
+
+
+def get_object(access: KubeAccess, path: str, *, timeout: float = 30.0) -> dict[str, Any] | None:
+    """The object at an API path (``/apis/<group>/<version>/namespaces/<ns>/<kind>/<name>``), None when it does not
+    exist (404); anything else the server or the network says is a :class:`KubeconfigError` naming the path."""
+    try:
+        return _get_json(access, path, timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise KubeconfigError(f"GET {path}: HTTP {exc.code}: {exc.read().decode(errors='replace').strip()[:300]}") \
+            from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise KubeconfigError(f"GET {access.server}{path}: {exc}") from exc
 
 
 class PrometheusSource:
@@ -179,12 +210,9 @@ class PrometheusSource:
 
     def query(self, access: KubeAccess, promql: str) -> dict[str, Any]:
         """One ``/api/v1/query`` through the service proxy; Prometheus' own error answers keep their message."""
-        url = (f"{access.server}{self.service.proxy_path()}/api/v1/query?"
-               + urllib.parse.urlencode({"query": promql}))
-        request = urllib.request.Request(url, headers={"Accept": "application/json", **access.headers()})
+        path = f"{self.service.proxy_path()}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout, context=access.ssl_context()) as response:
-                return dict(json.loads(response.read()))
+            return _get_json(access, path, self.timeout)
         except urllib.error.HTTPError as exc:
             body = exc.read().decode(errors="replace")
             try:

@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from pulumi import automation as auto
 
+from infra import wiring
 from infra.config import PROJECT_DIR, ConfigError, parse_stack_config, project_schema, stack_config_values
 from infra.prometheus import PrometheusService, PrometheusSource, kube_access
 from mesh.analysis import AnalysisSettings, CanaryTarget, canary_target
@@ -104,8 +105,7 @@ def analysis_settings(stack: str, project_dir: Path = PROJECT_DIR) -> AnalysisSe
     """The stack's analysis settings as the CLI resolves them (Pulumi.yaml defaults, then the stack file), read
     and validated by the program's own config loader, so a bad value fails naming its key as at preview."""
     cfg = parse_stack_config(stack_config_values(stack, project_dir=project_dir).project_raw(), stack=stack)
-    return AnalysisSettings(max_error_percent=cfg.canary_max_error_percent, max_p99_ms=cfg.canary_max_p99_ms,
-                            min_requests=cfg.canary_min_requests, window_seconds=cfg.canary_analysis_seconds)
+    return wiring.analysis_settings(cfg)
 
 
 def build_parser() -> argparse.ArgumentParser:

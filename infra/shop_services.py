@@ -1,6 +1,7 @@
-"""`ShopServices`: the shop's Kubernetes side. The `shop` namespace, the database (`infra.database`), the services'
-Deployments and Services, and the Istio resources `mesh.shop` builds (routes, retries, the inventory circuit breaker,
-who may call whom). The Kubernetes provider comes through `opts.providers` (see `infra.kube.k8s_opts`).
+"""`ShopServices`: the shop's Kubernetes side. The `shop` namespace, the database (`infra.database`), a role per
+service and the Job that bootstraps them (`infra.db_bootstrap`), the services' Deployments and Services, and the
+Istio resources `mesh.shop` builds (routes, retries, the inventory circuit breaker, who may call whom). The
+Kubernetes provider comes through `opts.providers` (see `infra.kube.k8s_opts`).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from infra.database import (
     InCluster,
     secret_env,
 )
+from infra.db_bootstrap import CREDENTIALS_ANNOTATION, DatabaseAddress, DatabaseRoles, DatabaseRolesArgs
 from infra.facts import ClusterFacts, PrivateNetwork
 from infra.kube import ISTIO_INJECTION, deployment_spec, k8s_opts, service_container
 from infra.service_auth import EdgeAuth, edge_resources
 from mesh.common import Manifest, deployment_name
 from mesh.shop import SHOP_VERSION, ShopService, ShopSettings, shop_manifests
+from services.common.dbroles import BOOTSTRAP_NAME, SERVICE_ROLES
 
 SERVICE_REPLICAS = 2
 
@@ -90,6 +93,7 @@ class ShopServices(pulumi.ComponentResource):
         self.credentials = self._create_credentials(name)
         self.service_accounts = self._create_service_accounts(name)
         self.database = self._create_database(name)
+        self.roles = self._create_roles(name)
         self.deployments = self._create_deployments(name)
         self.services = self._create_services(name)
         self.mesh = self._create_mesh(name)
@@ -105,6 +109,7 @@ class ShopServices(pulumi.ComponentResource):
         return k8s_opts(self, [self.ns, *depends_on])
 
     def _create_credentials(self, name: str) -> k8s.core.v1.Secret:
+        # The master's: read only by the bootstrap Job (and the in-cluster server's pod), never by a service.
         # The password reaches pods only through this Secret (a secret Output, so encrypted in the state too).
         return k8s.core.v1.Secret(
             f"{name}-db-credentials",
@@ -133,7 +138,7 @@ class ShopServices(pulumi.ComponentResource):
         cluster = InCluster(
             namespace=args.settings.namespace,
             credentials_secret=self.credentials_name,
-            clients=tuple(svc.service_account for svc in args.settings.services),
+            clients=(*(svc.service_account for svc in args.settings.services), BOOTSTRAP_NAME),
             trust_domain=args.settings.ingress.trust_domain,
             depends_on=(self.ns, self.credentials, *args.cluster.mesh_ready),
             storage_class=args.cluster.storage_class,
@@ -148,6 +153,20 @@ class ShopServices(pulumi.ComponentResource):
             cluster=cluster,
         ), pulumi.ResourceOptions(parent=self))
 
+    def _create_roles(self, name: str) -> DatabaseRoles:
+        args = self.args
+        services = tuple(svc.name for svc in args.settings.services if svc.name in SERVICE_ROLES)
+        return DatabaseRoles(f"{name}-db-roles", DatabaseRolesArgs(
+            namespace=args.settings.namespace,
+            services=services,
+            database=DatabaseAddress(host=self.database.host, port=self.database.port, name=self.database.name),
+            master_secret=self.credentials_name,
+            # Any service image carries the bootstrap (services/common); the first service's is pushed anyway.
+            image=args.images[services[0]],
+            depends_on=(self.ns, self.credentials, *self.database.ready, *args.cluster.mesh_ready),
+            log_level=args.log_level,
+        ), pulumi.ResourceOptions(parent=self))
+
     def _container(self, svc: ShopService) -> dict[str, Any]:
         args = self.args
         container = service_container(
@@ -156,10 +175,12 @@ class ShopServices(pulumi.ComponentResource):
             env=service_environment(svc, self.database, log_level=args.log_level, otlp_endpoint=args.otlp_endpoint),
             port=svc.target_port,
         )
+        # Its own role's Secret, never the master's.
+        secret = self.roles.secret_name(svc.name)
         container["env"] = sorted([
             *container["env"],
-            secret_env("DATABASE_USER", self.credentials_name, SECRET_USER_KEY),
-            secret_env("DATABASE_PASSWORD", self.credentials_name, SECRET_PASSWORD_KEY),
+            secret_env("DATABASE_USER", secret, SECRET_USER_KEY),
+            secret_env("DATABASE_PASSWORD", secret, SECRET_PASSWORD_KEY),
         ], key=lambda item: item["name"])
         return container
 
@@ -168,16 +189,21 @@ class ShopServices(pulumi.ComponentResource):
         deployments = {}
         for svc in settings.services:
             labels = svc.labels
+            spec = deployment_spec(labels=labels, replicas=SERVICE_REPLICAS, container=self._container(svc),
+                                   service_account=svc.service_account)
+            # A rotated password changes the template, so the pods restart onto it (after the Job set it).
+            spec["template"]["metadata"]["annotations"][CREDENTIALS_ANNOTATION] = self.roles.checksum(svc.name)
             deployments[svc.name] = k8s.apps.v1.Deployment(
                 f"{name}-{svc.name}",
                 metadata={"name": deployment_name(svc.name, SHOP_VERSION), "namespace": settings.namespace,
                           "labels": labels},
-                spec=deployment_spec(labels=labels, replicas=SERVICE_REPLICAS, container=self._container(svc),
-                                     service_account=svc.service_account),
-                # After the database exists (an RDS instance takes minutes; the rollout would time out waiting).
+                spec=spec,
+                # After the bootstrap Job completed (the provider awaits it): before, the role has no grants and the
+                # pod would stay unready until the rollout timed out. The Job itself waits for the database.
                 # Its image pushed first (a pod created earlier would sit in ImagePullBackOff).
-                opts=self._opts([self.service_accounts[svc.name], self.credentials, *self.database.ready,
-                                 *self.args.cluster.mesh_ready, *self.args.images[svc.name].depends_on]),
+                opts=self._opts([self.service_accounts[svc.name], self.roles.secrets[svc.name], self.roles.job,
+                                 *self.database.ready, *self.args.cluster.mesh_ready,
+                                 *self.args.images[svc.name].depends_on]),
             )
         return deployments
 

@@ -15,7 +15,7 @@ from typing import Any
 import pulumi
 
 from infra.api import HttpApiArgs
-from infra.canary import CanaryAppArgs
+from infra.canary import CanaryAnalysis, CanaryAppArgs
 from infra.config import PROJECT, ConfigError, Secrets, StackConfig
 from infra.containers import PLATFORMS, ContainerImage, ImageBuild, ServiceImages, ServiceImagesArgs, ecr_credentials
 from infra.facts import ClusterFacts, PlatformFacts
@@ -23,11 +23,13 @@ from infra.images import ImagePipelineArgs
 from infra.kube import image_ref
 from infra.lambdas import LambdaFunction
 from infra.platform import ClusterSpec, Platform, PlatformArgs
+from infra.prometheus import PrometheusService
 from infra.service_auth import ServiceAuthArgs
 from infra.shop import ShopArgs
 from infra.shop_functions import LambdaSettings, ShopFunctionsArgs
 from infra.shop_services import DatabaseSettings, ShopServicesArgs
 from infra.todos import TodosApiArgs
+from mesh.analysis import AnalysisSettings
 from mesh.canary import CanarySettings, RetrySettings
 from mesh.gateway import IngressSettings
 from mesh.service_auth import ServiceIdentity
@@ -97,6 +99,7 @@ def platform_args(cfg: StackConfig) -> PlatformArgs:
         aws_profile=cfg.aws_profile,
         storage_class_name=cfg.storage_class_name,
         protect_data=cfg.protect_data,
+        prometheus=PrometheusService() if cfg.canary_analysis else None,
         otlp_endpoint=cfg.otlp_endpoint,
     )
 
@@ -149,6 +152,22 @@ def canary_settings(cfg: StackConfig, ingress: IngressSettings) -> CanarySetting
     )
 
 
+def analysis_settings(cfg: StackConfig) -> AnalysisSettings:
+    """The ceilings and the window of the canary analysis (the only place they enter `mesh.analysis`; the cloud gate,
+    `python -m infra.rollout` and the twin's rollout all read them from here)."""
+    return AnalysisSettings(max_error_percent=cfg.canary_max_error_percent, max_p99_ms=cfg.canary_max_p99_ms,
+                            min_requests=cfg.canary_min_requests, window_seconds=cfg.canary_analysis_seconds)
+
+
+def canary_analysis(cfg: StackConfig, cluster: ClusterFacts) -> CanaryAnalysis | None:
+    """The gate's settings and Prometheus when `canaryAnalysis` is on (the platform installed it then)."""
+    if not cfg.canary_analysis:
+        return None
+    if cluster.metrics is None:
+        raise ConfigError(f"{PROJECT}:canaryAnalysis is true but the platform installed no Prometheus")
+    return CanaryAnalysis(settings=analysis_settings(cfg), metrics=cluster.metrics)
+
+
 def canary_args(cfg: StackConfig, cluster: ClusterFacts, images: Mapping[str, ContainerImage]) -> CanaryAppArgs:
     """myapp v1/v2 as the config and the platform say (the provider comes through `Platform.in_cluster()`)."""
     return CanaryAppArgs(
@@ -161,6 +180,7 @@ def canary_args(cfg: StackConfig, cluster: ClusterFacts, images: Mapping[str, Co
         canary_replicas=cfg.v2_replicas,
         canary_fault_percent=cfg.app_v2_fault_percent,
         mesh_ready=cluster.mesh_ready,
+        analysis=canary_analysis(cfg, cluster),
     )
 
 

@@ -5,6 +5,11 @@ graph's database name, user and password (the stack's `dbPassword`, which the tw
 survives restarts. The graph's host names (the RDS address, or the in-cluster Service's DNS name) are translated to
 127.0.0.1, and `host:port` to the local port, so a service whose Deployment says `DATABASE_HOST=<rds address>`,
 `DATABASE_PORT=5432` reaches this server (`local.services` translates the pair together).
+
+The graph's user is the master, created as RDS creates it (LOGIN, CREATEROLE, CREATEDB, owner of the database, no
+superuser). Then the graph's Jobs run (`local.jobs`): the database bootstrap, with the master's Secret, creates the
+schema and each service's role with the password from that service's Secret, exactly as in the cluster. So every
+service process logs in as its own role, and the twin enforces the same grants.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from psycopg import sql
 from local.engine import Engine, EngineSettings
 from local.errors import DeployError
 from local.facts import Facts, PostgresFacts
+from local.jobs import JOB, job_specs, run_job
 from local.kube import K8S_SERVICE, env_value, k8s_secrets
 from local.postgres import LOOPBACK, PostgresServer
 from local.processes import LogSink
@@ -108,7 +114,7 @@ class PostgresEngine(Engine):
     """Every database of the graph on one local PostgreSQL server (data in `<state>/postgres/data`)."""
 
     name = "postgres"
-    types = (RDS_INSTANCE, STATEFUL_SET)
+    types = (RDS_INSTANCE, STATEFUL_SET, JOB)
     provides = PostgresFacts
     live = True
 
@@ -116,6 +122,8 @@ class PostgresEngine(Engine):
         self.sink = sink
         self.server = PostgresServer(state_dir / "postgres")
         self.specs: list[DatabaseSpec] = []
+        self.jobs: dict[str, int] = {}
+        """Job key -> how many pods it took to complete."""
         self.restarts = 0
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
@@ -144,6 +152,12 @@ class PostgresEngine(Engine):
                 translations[host] = LOOPBACK
             self.sink.write(self.name, f"{spec.source}: database {spec.name}, user {spec.user} on "
                                        f"{LOOPBACK}:{self.server.port} (data in {self.server.data_dir})")
+        try:
+            # After the database, before any Deployment: as the Jobs' and the services' depends_on order them.
+            self.jobs = {job.key: run_job(job, self.sink) for job in job_specs(graph, translations)}
+        except BaseException:
+            self.stop()
+            raise
         self._watchdog = threading.Thread(target=self._watch, name="postgres-watchdog", daemon=True)
         self._watchdog.start()
         return PostgresFacts(url=self._url(), databases=tuple(s.name for s in self.specs), translations=translations)
@@ -167,12 +181,14 @@ class PostgresEngine(Engine):
 
     @staticmethod
     def _provision(conn: psycopg.Connection[Any], spec: DatabaseSpec) -> None:
-        """The user with the graph's password (set again on every start: the stack secret may have changed), and
-        the database owned by it, as RDS's master user owns `dbName`."""
+        """The master user with the graph's password (set again on every start: the stack secret may have changed),
+        and the database owned by it, as RDS's master user owns `dbName`. Like RDS's master it may create roles
+        and databases but is no superuser, so the bootstrap meets the same limits it meets in the cloud."""
         role = sql.Identifier(spec.user)
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (spec.user,)).fetchone()
         verb = sql.SQL("ALTER ROLE" if exists else "CREATE ROLE")
-        conn.execute(sql.SQL("{} {} WITH LOGIN PASSWORD {}").format(verb, role, sql.Literal(spec.password)))
+        conn.execute(sql.SQL("{} {} WITH LOGIN CREATEROLE CREATEDB NOSUPERUSER PASSWORD {}").format(
+            verb, role, sql.Literal(spec.password)))
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (spec.name,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(spec.name), role))
 
@@ -191,7 +207,7 @@ class PostgresEngine(Engine):
         if not self.specs:
             return {}
         return {"port": self.server.port, "running": self.server.running, "pid": self.server.pid,
-                "restarts": self.restarts, "dataDir": str(self.server.data_dir),
+                "restarts": self.restarts, "dataDir": str(self.server.data_dir), "jobs": dict(self.jobs),
                 "databases": [{"name": s.name, "user": s.user, "graphHosts": list(s.hosts), "source": s.source}
                               for s in self.specs]}
 

@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from local import aws, function_spec, kube, mesh, postgres_engine, s3events, services
+from infra.gate import GATE_TYPE
+from local import aws, function_spec, jobs, kube, mesh, postgres_engine, s3events, services
 from local.gateway import spec as gateway
 from local.gateway import throttle
 from local.lineup import ENGINES as LINEUP
@@ -80,13 +81,17 @@ DETAILS: dict[str, Detail] = {
                                           "on-failure destination"),
     postgres_engine.RDS_INSTANCE: _static("PostgreSQL from pgserver in the state folder"),
     postgres_engine.STATEFUL_SET: _static("PostgreSQL from pgserver in the state folder (in-cluster mode)"),
+    jobs.JOB: lambda r, g: ("run to completion once PostgreSQL is up, before the Deployments: "
+                            + " ".join(str(w) for c in ((r.inputs.get("spec") or {}).get("template") or {})
+                                       .get("spec", {}).get("containers", []) for w in c.get("command") or [])
+                            + " with the graph's env (backoffLimit retries)"),
     services.DEPLOYMENT: lambda r, g: (f"{int((r.inputs.get('spec') or {}).get('replicas', 1))} processes (image -> "
                                        "services/<name>), each an Envoy endpoint once ready, restarted with backoff "
                                        "when it dies (--max-replicas caps them)"),
     services.IMAGE: _static("not built: the Deployment pulling it runs services/<name> (the image's last path "
                             "segment, tag and digest dropped) from this checkout"),
     kube.K8S_SERVICE: _static("the Deployment's port, reached through Envoy"),
-    kube.K8S_SECRET: _static("environment of the service processes"),
+    kube.K8S_SECRET: _static("environment of the service and Job processes"),
     kube.CONFIG_MAP: _static("environment of the service processes"),
     mesh.VIRTUAL_SERVICE: _static("Envoy routes (weights, retries, timeouts)"),
     mesh.DESTINATION_RULE: _static("Envoy clusters (subsets, circuit breakers)"),
@@ -136,12 +141,21 @@ CLOUD_ONLY: dict[str, str] = {
     "aws:rds/subnetGroup:SubnetGroup": "cloud-only: networking",
     "pulumi:providers:kubernetes": "cloud-only: the twin needs no cluster credentials",
     "pulumi:providers:aws": "cloud-only: the twin talks to moto",
-    "kubernetes:helm.sh/v3:Release": "cloud-only: Istio's control plane; Envoy is configured from the specs",
+    "kubernetes:helm.sh/v3:Release": "cloud-only: Istio's control plane (Envoy is configured from the specs) and, "
+                                     "with canaryAnalysis, Prometheus (the twin reads Envoy's own stats)",
+    # Not run on the twin, on purpose: the twin applies canaryWeight as soon as the stack file says so, like a stack
+    # without canaryAnalysis. Gating it would need a baseline of Envoy's counters kept across config reloads;
+    # `python -m local rollout` already judges each step with the same analysis (mesh.analysis) on Envoy's stats.
+    GATE_TYPE: "cloud-only: the canary gate inside `pulumi up` (reads Prometheus); the twin applies canaryWeight at "
+               "once, and `python -m local rollout` judges each step with the same analysis on Envoy's stats",
     "kubernetes:core/v1:Namespace": "cloud-only: one loopback namespace",
     "kubernetes:core/v1:ServiceAccount": "cloud-only: identities of sidecars",
     "kubernetes:security.istio.io/v1:PeerAuthentication": "cloud-only: mTLS between sidecars (loopback is plain)",
     "tls:index/privateKey:PrivateKey": "the mock's: a real P-256 key, stable per resource name",
     "pulumi:providers:tls": "cloud-only: keys are made by the mock",
+    "random:index/randomPassword:RandomPassword": "the mock's: a password stable per resource name (each service "
+                                                  "role's, through its Secret)",
+    "pulumi:providers:random": "cloud-only: passwords are made by the mock",
     "kubernetes:apiextensions.k8s.io/v1:CustomResourceDefinition": "cloud-only: cluster API types",
 }
 CLOUD_ONLY_PREFIXES = {

@@ -34,8 +34,8 @@ from typing import Any
 from infra.config import PROJECT_DIR
 from local.engine import Engine, EngineSettings
 from local.errors import DeployError
-from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, TracingFacts, exporter_env, translate
-from local.kube import CONFIG_MAP, K8S_SECRET, K8S_SERVICE, config_maps, env_value, k8s_secrets
+from local.facts import Facts, PostgresFacts, ServiceFacts, ServiceWorkload, TracingFacts, exporter_env
+from local.kube import CONFIG_MAP, K8S_SECRET, K8S_SERVICE, config_maps, container_env, k8s_secrets
 from local.processes import LOOPBACK, LogSink, free_port, start_process, stop_process
 from local.replicas import Probe, ReplicaSet
 from mesh.envoy import Workload
@@ -87,22 +87,6 @@ def service_module(image: str, where: str) -> str:
     return f"services.{name}"
 
 
-def _pair_translate(env: dict[str, str], translations: Mapping[str, str]) -> dict[str, str]:
-    """`X_HOST`/`X_PORT` translated as one `host:port` (a port alone is just a number; only the pair says which)."""
-    out = dict(env)
-    for key in env:
-        if not key.endswith("_HOST"):
-            continue
-        port_key = key.removesuffix("_HOST") + "_PORT"
-        if port_key not in env:
-            continue
-        pair = f"{env[key]}:{env[port_key]}"
-        translated = translate(pair, translations)
-        if translated != pair and translated.count(":") == 1:
-            out[key], out[port_key] = translated.split(":")
-    return out
-
-
 def deployment_specs(graph: Graph, translations: Mapping[str, str]) -> list[DeploymentSpec]:
     secrets, maps = k8s_secrets(graph), config_maps(graph)
     return [_spec(r, secrets, maps, translations) for r in graph.of_type(DEPLOYMENT)]
@@ -122,21 +106,7 @@ def _spec(res: Resource, secrets: dict[tuple[str, str], dict[str, str]],
     container = containers[0]
     image = str(container.get("image") or "")
     module = service_module(image, where)
-    env: dict[str, str] = {}
-    for source in container.get("envFrom") or []:
-        for kind, table in (("secretRef", secrets), ("configMapRef", config_maps)):
-            ref = source.get(kind)
-            if ref is not None:
-                values = table.get((namespace, str(ref.get("name"))))
-                if values is None and not ref.get("optional"):
-                    raise DeployError(f"{where}: envFrom {kind} {ref.get('name')} is not in the graph")
-                env.update({str(source.get("prefix") or "") + k: v for k, v in (values or {}).items()})
-    for entry in container.get("env") or []:
-        value = env_value(entry, namespace, secrets, config_maps, where)
-        if value is not None:
-            env[str(entry["name"])] = value
-    env = _pair_translate(env, translations)
-    env = {k: translate(v, translations) for k, v in env.items()}
+    env = container_env(container, namespace, secrets, config_maps, translations, where)
     probe = (container.get("readinessProbe") or {}).get("httpGet") or {}
     replicas = spec.get("replicas")
     return DeploymentSpec(

@@ -6,11 +6,19 @@ Envoy's own stats) each turn their metrics into a :class:`Sample`; :func:`verdic
 the one JSON line a rollout prints per step. The PromQL the cloud gate runs and the parser of Prometheus'
 answer live here too, so the queries are unit-tested without a cluster.
 
-"Not enough data" (fewer than ``min_requests`` v2 requests in the window) is never a pass: it blocks raising
-the weight above a step that already has traffic, because no evidence is not evidence of health. It is not
-evidence of failure either, so a rollout holds the current weight instead of rolling back. Raising from 0
-is allowed without data (at 0, v2 gets no weighted traffic to judge), unless the data there is (header-routed
-testers) says v2 is unhealthy.
+The policy, for the walk and for the gate inside `pulumi up` alike (:func:`gate`):
+
+* lowering the weight (a rollback) or keeping it is never blocked, and nothing is measured for it;
+* raising it needs a healthy verdict over the window at the weight in force;
+* "not enough data" (fewer than ``min_requests`` v2 requests in the window) is never a pass above 0: no evidence
+  is not evidence of health. It is not evidence of failure either, so a rollout holds the weight instead of
+  rolling back;
+* the first step from 0 is allowed without data (at 0, v2 gets only header-routed testers, no weighted traffic
+  to judge), but an unhealthy verdict from those testers' requests blocks it;
+* a metric source that cannot answer (Prometheus unreachable) is an error, never a pass: the caller fails.
+
+Every setting is required: the defaults live once, in Pulumi.yaml, and reach this module through the stack
+config (``infra.wiring.analysis_settings``).
 """
 
 from __future__ import annotations
@@ -30,13 +38,13 @@ class AnalysisSettings:
     """The ceilings and the window (``canaryMaxErrorPercent``, ``canaryMaxP99Ms``, ``canaryMinRequests``,
     ``canaryAnalysisSeconds``)."""
 
-    max_error_percent: float = 1.0
+    max_error_percent: float
     """v2's 5xx share of its requests in the window, in percent; above it v2 is unhealthy."""
-    max_p99_ms: float = 500.0
+    max_p99_ms: float
     """v2's 99th percentile request duration in the window, in ms; above it v2 is unhealthy."""
-    min_requests: int = 50
+    min_requests: int
     """Fewer v2 requests than this in the window: not enough data for a verdict."""
-    window_seconds: int = 60
+    window_seconds: int
     """How long each step runs before it is judged (and the range of the Prometheus queries)."""
 
     def __post_init__(self) -> None:
@@ -80,6 +88,10 @@ class Sample:
         return 100.0 * self.errors / self.requests if self.requests else 0.0
 
 
+#: The stack config key that sets each metric's ceiling (or floor), named in every refusal.
+SETTING_KEYS = {"requests": "canaryMinRequests", "error_rate": "canaryMaxErrorPercent", "p99_ms": "canaryMaxP99Ms"}
+
+
 class Health(StrEnum):
     HEALTHY = "healthy"
     UNHEALTHY = "unhealthy"
@@ -99,6 +111,12 @@ class Verdict:
     @property
     def healthy(self) -> bool:
         return self.health is Health.HEALTHY
+
+    @property
+    def keyed_reason(self) -> str:
+        """The reason with the config key of the failed metric: ``v2 error rate 31.4% > 1% (canaryMaxErrorPercent)``."""
+        key = SETTING_KEYS.get(self.metric or "")
+        return f"{self.reason} ({key})" if key else self.reason
 
 
 def _num(value: float) -> str:
@@ -149,11 +167,11 @@ def gate(previous_weight: int, new_weight: int, judged: Verdict | None) -> GateR
     if judged is not None and judged.healthy:
         return GateResult(True, f"canaryWeight {previous_weight} -> {new_weight}: {judged.reason}")
     if judged is not None and judged.health is Health.UNHEALTHY:
-        return GateResult(False, f"canaryWeight {previous_weight} -> {new_weight} refused: {judged.reason}")
+        return GateResult(False, f"canaryWeight {previous_weight} -> {new_weight} refused: {judged.keyed_reason}")
     if previous_weight == 0:
         return GateResult(True, f"canaryWeight 0 -> {new_weight}: first exposure, v2 had no weighted traffic to "
                                 "judge")
-    missing = judged.reason if judged is not None else "no metrics"
+    missing = judged.keyed_reason if judged is not None else "no metrics"
     return GateResult(False, f"canaryWeight {previous_weight} -> {new_weight} refused: {missing}")
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,6 +152,18 @@ def virtual_service(settings: CanarySettings) -> Manifest:
         ],
     }
     return manifest(NETWORKING_API, "VirtualService", f"{settings.app}-vs", settings.namespace, spec)
+
+
+def routed_weight(spec: Mapping[str, Any], subset: str) -> int | None:
+    """The weight the split route of a VirtualService built by :func:`virtual_service` gives ``subset`` (a live
+    object read back: what the mesh routes now); 0 when the subset is not among its destinations, None when the spec
+    has no split route (not this module's VirtualService)."""
+    for route in spec.get("http") or []:
+        if route.get("name") == SPLIT_ROUTE_NAME:
+            weights = [d.get("weight", 0) for d in route.get("route") or []
+                       if (d.get("destination") or {}).get("subset") == subset]
+            return int(weights[0]) if weights else 0
+    return None
 
 
 def canary_manifests(settings: CanarySettings) -> list[Manifest]:

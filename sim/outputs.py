@@ -332,3 +332,33 @@ def _private_key(r: Registration) -> Answer:
                                                 serialization.NoEncryption()).decode(),
         "publicKeyPem": public,
     }
+
+
+# --- Random -------------------------------------------------------------------------------------------------
+@outputs("random:index/randomPassword:RandomPassword")
+def _random_password(r: Registration) -> Answer:
+    """A password of the requested length from the requested classes, derived from the resource's name (as the TLS
+    key is), so every capture of the same stack holds the same one and a restarted twin's roles still log in."""
+    length = int(r.inputs.get("length") or 0)
+    if length < 1:
+        raise NotImplementedError(f"a RandomPassword needs a positive length ({r.name})")
+    alphabet = ""
+    for key, chars in (("lower", "abcdefghijklmnopqrstuvwxyz"), ("upper", "ABCDEFGHIJKLMNOPQRSTUVWXYZ"),
+                       ("numeric", "0123456789"), ("special", "!@#$%&*()-_=+[]{}<>:?")):
+        if r.inputs.get(key, True) is not False:
+            alphabet += chars
+    stream = hashlib.sha256(f"random-password::{r.name}::{PROJECT_DIR}".encode()).digest()
+    while len(stream) < length:
+        stream += hashlib.sha256(stream).digest()
+    result = "".join(alphabet[b % len(alphabet)] for b in stream[:length])
+    return "none", {**r.inputs, "result": result, "bcryptHash": ""}
+
+
+# --- The canary gate (a Pulumi dynamic resource) ---------------------------------------------------------------
+@outputs("pulumi-python:dynamic/canary:CanaryGate")
+def _canary_gate(r: Registration) -> Answer:
+    """What `infra.gate.CanaryGateProvider.create` returns: the approved weight and why, never the kubeconfig. Under
+    the mocks nothing is judged (there is no Prometheus), so the decision says so."""
+    weight = r.inputs.get("weight")
+    return f"{r.inputs.get('namespace')}/{r.inputs.get('workload')}", {
+        "weight": weight, "decision": f"canaryWeight {weight}: not judged (recorded under the mocks)"}

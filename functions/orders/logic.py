@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from datetime import UTC, datetime
 
+from functions.common import page_tokens
 from functions.common.errors import ValidationFailed
 from functions.common.logging import get_logger
 from functions.orders.errors import InvalidQuantity, InventoryUnavailable, OrderNotFound, OrderNotStored
@@ -112,15 +110,12 @@ def get_order(order_id: str, *, user_id: str, orders: OrderRepository) -> Order:
 
 def encode_page_token(key: PageKey) -> str:
     """An opaque `nextToken` for `key` (DynamoDB's LastEvaluatedKey, plain strings)."""
-    return base64.urlsafe_b64encode(json.dumps(key, separators=(",", ":")).encode()).decode().rstrip("=")
+    return page_tokens.encode(key)
 
 
 def decode_page_token(token: str, *, user_id: str) -> PageKey:
     """The start key in `token`; 400 if it is not one of ours or belongs to another user."""
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise ValidationFailed("nextToken is not valid", field="nextToken") from None
+    key = page_tokens.decode(token)
     if (
         not isinstance(key, dict)
         or set(key) != {"id", "userId", "createdAt"}

@@ -7,14 +7,12 @@ to clients: base64url of the last id of the page, checked on the way back in so 
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from functions.common import page_tokens
 from functions.common.errors import NotFound, ValidationFailed
 from functions.todos.models import Todo, TodoCreate, TodoUpdate
 from functions.todos.ports import TodoRepository
@@ -46,18 +44,13 @@ def is_todo_id(value: str) -> bool:
 
 
 def encode_token(last_id: str) -> str:
-    raw = json.dumps({"id": last_id}, separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return page_tokens.encode({"id": last_id})
 
 
 def decode_token(token: str) -> str:
     """The id a page ended at; `ValidationFailed` naming `nextToken` for anything this API did not issue."""
     bad = ValidationFailed("nextToken is not a token returned by GET /todos", field="nextToken")
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        data = json.loads(raw)
-    except (binascii.Error, ValueError):
-        raise bad from None
+    data = page_tokens.decode(token)
     if not isinstance(data, dict) or set(data) != {"id"} or not isinstance(data["id"], str):
         raise bad
     if not is_todo_id(data["id"]):

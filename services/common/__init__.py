@@ -1,1 +1,1 @@
-"""Plumbing every service shares: settings base, JSON logging, error envelope, pool, migrations, catalogue."""
+"""Plumbing every service shares: settings, JSON logging, errors, pool, schema, database roles and bootstrap."""

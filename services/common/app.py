@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg import AsyncConnection
 
-from services.common.db import Database, Migration
+from services.common.db import Database
 from services.common.errors import error_body, error_responses, install_error_handlers
 from services.common.logging import RequestIdMiddleware, configure_logging
 from services.common.settings import ServiceSettings
@@ -35,13 +35,12 @@ def build_app(
     service: str,
     title: str,
     settings: ServiceSettings,
-    migrate: Migration,
     router: APIRouter,
     configure_state: Callable[[FastAPI], None] | None = None,
 ) -> FastAPI:
     configure_logging(service, settings.LOG_LEVEL)
     setup_tracing(service)  # before the pool's first connection: psycopg's connect is instrumented
-    database = Database(settings, service=service, migrate=migrate)
+    database = Database(settings, service=service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -70,7 +69,7 @@ def build_app(
 
     @app.get("/ready", tags=["probes"], responses=error_responses(503))
     async def ready(request: Request) -> Any:
-        """Readiness: the schema is migrated and the database answers."""
+        """Readiness: the role's grants are in place and the database answers."""
         if await get_database(request).ready():
             return {"status": "ready"}
         return JSONResponse(

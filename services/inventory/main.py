@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.common.app import build_app
-from services.inventory.db import migration
 from services.inventory.routes import router
 from services.inventory.settings import Settings, get_settings
 
@@ -18,6 +17,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         service=SERVICE,
         title="Inventory service",
         settings=settings,
-        migrate=migration(seed=settings.SEED_CATALOGUE),
         router=router,
     )

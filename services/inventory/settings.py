@@ -1,4 +1,4 @@
-"""Inventory settings: the common ones plus the reservation cap and whether to seed the catalogue."""
+"""Inventory settings: the common ones plus the reservation cap (the bootstrap seeds the catalogue)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from services.common.settings import ServiceSettings
 class Settings(ServiceSettings):
     DATABASE_NAME: str = "inventory"
     MAX_RESERVE_QUANTITY: int = Field(default=100, ge=1)
-    SEED_CATALOGUE: bool = True
 
 
 @lru_cache

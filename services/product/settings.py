@@ -1,4 +1,4 @@
-"""Product settings: the common ones plus whether to seed the catalogue."""
+"""Product settings: the common ones (the bootstrap seeds the catalogue)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from services.common.settings import ServiceSettings
 
 class Settings(ServiceSettings):
     DATABASE_NAME: str = "product"
-    SEED_CATALOGUE: bool = True
 
 
 @lru_cache

@@ -9,6 +9,7 @@ from sim.rules import (  # noqa: F401  (imported to register their rules)
     apigateway,
     cloudwatch,
     docker,
+    dynamic,
     dynamodb,
     ec2,
     ecr,

@@ -97,21 +97,27 @@ def _renamed_fields(node: Any, where: str) -> list[str]:
     return found
 
 
+def check_spec(api_version: str, kind: str, spec: dict[str, Any]) -> None:
+    """Raise `CloudRejection` unless `spec` is one the Istio CRD `api_version/kind` admits (schema closed against
+    unknown fields, the CEL rules our specs reach, and no deprecated or renamed field)."""
+    deprecated = json.loads(_ISTIO_DEPRECATED.read_text()).get(kind, [])
+    for entry in deprecated:
+        found = _deprecated_paths({"spec": spec}, entry["path"].split("."), "")
+        if found:
+            raise CloudRejection(f"{found[0].lstrip('.')} is deprecated ({entry['description']})")
+    renamed = _renamed_fields(spec, "spec")
+    if renamed:
+        raise CloudRejection(renamed[0])
+    errors = sorted(_istio_validator(api_version, kind).iter_errors({"spec": spec}),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        where = ".".join(str(p) for p in errors[0].absolute_path) or "spec"
+        raise CloudRejection(f"{where}: {errors[0].message} (Istio CRD schema)")
+
+
 def _istio_rule(api_version: str, kind: str) -> Rule:
     def check_istio(inputs: dict[str, Any]) -> None:
-        deprecated = json.loads(_ISTIO_DEPRECATED.read_text()).get(kind, [])
-        for entry in deprecated:
-            found = _deprecated_paths({"spec": inputs.get("spec") or {}}, entry["path"].split("."), "")
-            if found:
-                raise CloudRejection(f"{found[0].lstrip('.')} is deprecated ({entry['description']})")
-        renamed = _renamed_fields(inputs.get("spec") or {}, "spec")
-        if renamed:
-            raise CloudRejection(renamed[0])
-        errors = sorted(_istio_validator(api_version, kind).iter_errors({"spec": inputs.get("spec") or {}}),
-                        key=lambda e: list(e.absolute_path))
-        if errors:
-            where = ".".join(str(p) for p in errors[0].absolute_path) or "spec"
-            raise CloudRejection(f"{where}: {errors[0].message} (Istio CRD schema)")
+        check_spec(api_version, kind, inputs.get("spec") or {})
 
     return check_istio
 

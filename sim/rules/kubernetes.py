@@ -1,7 +1,9 @@
-"""Kubernetes core objects: names and labels, Deployments, StatefulSets, Services, Secrets."""
+"""Kubernetes core objects: names and labels, Deployments, StatefulSets, Jobs, Services, Secrets."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
@@ -93,19 +95,7 @@ def _deployment(inputs: dict[str, Any]) -> None:
     replicas = whole(spec.get("replicas", 1))
     if replicas is None or replicas < 0:
         raise CloudRejection(f"replicas {replicas!r} must be a non-negative integer")
-    pod = template.get("spec") or {}
-    containers = pod.get("containers") or []
-    if not containers:
-        raise CloudRejection("the pod template has no containers")
-    names = [c.get("name") for c in containers]
-    if len(set(names)) != len(names):
-        raise CloudRejection(f"duplicate container names {names}")
-    volumes = {v.get("name") for v in pod.get("volumes") or []}
-    for container in containers:
-        _container(container)
-        for mount in container.get("volumeMounts") or []:
-            if mount.get("name") not in volumes:
-                raise CloudRejection(f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+    _pod_spec(template.get("spec") or {})
 
 
 @rule("kubernetes:core/v1:Service")
@@ -160,14 +150,72 @@ def _stateful_set(inputs: dict[str, Any]) -> None:
                 raise CloudRejection(f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
 
 
+#: etcd's object limit, which the API server enforces on a Secret's decoded data.
+SECRET_MAX_BYTES = 1024 * 1024
+
+
 @rule("kubernetes:core/v1:Secret")
 def _k8s_secret(inputs: dict[str, Any]) -> None:
+    size = 0
+    for key, value in (revealed(inputs.get("data")) or {}).items():
+        value = revealed(value)
+        if not re.match(r"^[-._a-zA-Z0-9]+$", str(key)):
+            raise CloudRejection(f"key {key!r} is not a valid Secret key")
+        try:
+            size += len(base64.b64decode(str(value), validate=True))
+        except (binascii.Error, ValueError) as exc:
+            raise CloudRejection(f"data.{key} is not base64 (use stringData for plain text): {exc}") from exc
     for key, value in (revealed(inputs.get("stringData")) or {}).items():
         value = revealed(value)
         if not re.match(r"^[-._a-zA-Z0-9]+$", str(key)):
             raise CloudRejection(f"key {key!r} is not a valid Secret key")
         if not isinstance(value, str):
             raise CloudRejection(f"stringData.{key} must be a string, got {type(value).__name__}")
+        size += len(value.encode())
+    if size > SECRET_MAX_BYTES:
+        raise CloudRejection(f"data of {size} bytes is over the Secret limit of {SECRET_MAX_BYTES} bytes")
+
+
+#: Job spec fields the API server refuses to change on an existing Job (`spec.template` and the selector are
+#: immutable): a change needs a new Job, which Pulumi creates only if the object may be replaced under a new name.
+JOB_IMMUTABLE = ("template", "selector", "completions", "completionMode", "podFailurePolicy")
+
+
+def _pod_spec(pod: dict[str, Any]) -> None:
+    """A pod template's spec: at least one container, unique names, each container valid, mounts of known volumes."""
+    containers = pod.get("containers") or []
+    if not containers:
+        raise CloudRejection("the pod template has no containers")
+    names = [c.get("name") for c in containers]
+    if len(set(names)) != len(names):
+        raise CloudRejection(f"duplicate container names {names}")
+    volumes = {v.get("name") for v in pod.get("volumes") or []}
+    for container in containers:
+        _container(container)
+        for mount in container.get("volumeMounts") or []:
+            if mount.get("name") not in volumes:
+                raise CloudRejection(f"container {container.get('name')} mounts unknown volume {mount.get('name')!r}")
+
+
+@rule("kubernetes:batch/v1:Job")
+def _job(inputs: dict[str, Any]) -> None:
+    spec = inputs.get("spec") or {}
+    pod = (spec.get("template") or {}).get("spec") or {}
+    if pod.get("restartPolicy") not in ("Never", "OnFailure"):
+        raise CloudRejection(f"spec.template.spec.restartPolicy {pod.get('restartPolicy')!r}: a Job's pods must be "
+                             "Never or OnFailure (the default Always is refused)")
+    if spec.get("selector") and not spec.get("manualSelector"):
+        raise CloudRejection("spec.selector is generated for a Job; setting it needs manualSelector: true")
+    for key in ("backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"):
+        if key in spec and ((value := whole(spec[key])) is None or value < (1 if key == "activeDeadlineSeconds"
+                                                                              else 0)):
+            raise CloudRejection(f"spec.{key} {spec[key]!r} must be a non-negative integer "
+                                 f"({'positive' if key == 'activeDeadlineSeconds' else 'zero allowed'})")
+    if (inputs.get("metadata") or {}).get("name"):
+        raise CloudRejection(f"metadata.name is fixed: the immutable {', '.join(JOB_IMMUTABLE)} of a Job can only "
+                             "change by replacing it, and a replacement under the same name must delete the old "
+                             "Job first (leave the name to Pulumi)")
+    _pod_spec(pod)
 
 
 # The EBS CSI driver's volume types and its boolean parameters' spelling (strings, as StorageClass parameters are).

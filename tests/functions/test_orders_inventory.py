@@ -23,7 +23,7 @@ from local.postgres import ConnectionParams
 from tests.functions import shop_support as shop
 from tests.support.dynamo import create_table
 from tests.support.events import response_headers, response_json
-from tests.support.postgres import execute, fresh_database, postgres_server
+from tests.support.postgres import bootstrapped_database, execute, postgres_server
 
 pytestmark = pytest.mark.slow
 
@@ -37,11 +37,14 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespa
     """PostgreSQL, inventory and notification (`python -m services.<name>`), and the ingress in front of them."""
     root: Path = tmp_path_factory.mktemp("shop")
     with postgres_server() as server:
-        params = fresh_database(server, "shop")
-        env = {**params.env(), "SEED_CATALOGUE": "false", "DATABASE_POOL_SIZE": "10"}
+        database = bootstrapped_database(server, "shop", seed=False)
+        params = database.master  # the test's own reads and arrangements; each service runs as its own role
+        pool = {"DATABASE_POOL_SIZE": "10"}
         with (
-            shop.running_service("inventory", env, root / "inventory.log") as inventory,
-            shop.running_service("notification", env, root / "notification.log") as notification,
+            shop.running_service("inventory", {**database.role("inventory").env(), **pool},
+                                 root / "inventory.log") as inventory,
+            shop.running_service("notification", {**database.role("notification").env(), **pool},
+                                 root / "notification.log") as notification,
             shop.path_router({"/api/inventory": inventory, "/api/notifications": notification}) as ingress,
         ):
             yield SimpleNamespace(params=params, ingress=ingress, notification=notification)

@@ -8,7 +8,8 @@ Mirrors pulumi/pulumi `sdk/python/cmd/pulumi-language-python-exec`: config comes
 project dir) and the engine's entry point is "." (pulumi-language-python `constructArguments`), so
 `runpy.run_path(".", run_name="__main__")` runs `__main__.py` with the program dir put on sys.path by runpy;
 the whole of it inside `pulumi.runtime.run_in_stack` on a fresh event loop. Prints one JSON line: the resources
-registered (type, name) and the modules imported.
+registered (type, name; a dynamic resource with its serialized provider, as the state would keep it) and the modules
+imported.
 
 usage: program_host.py <project dir (--pwd)> <stack>
 """
@@ -51,6 +52,8 @@ class Mocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if not (args.resource_id and not outputs):  # a `Resource.get` read registers nothing
             self.registered.append({"type": args.typ, "name": args.name})
+            if args.typ.startswith("pulumi-python:dynamic"):  # the pickled provider the CLI's provider host loads
+                self.registered[-1]["provider"] = outputs.get("__provider")
         if args.typ.startswith("aws:"):
             service = args.typ.split(":")[1].split("/")[0]
             outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{ACCOUNT}:{args.name}")
@@ -67,6 +70,8 @@ class Mocks(pulumi.runtime.Mocks):
             outputs.setdefault("status", {"loadBalancer": {"ingress": [{"hostname": f"{args.name}.elb.test"}]}})
         if args.typ == "tls:index/privateKey:PrivateKey":  # the program turns the public half into a JWKS
             outputs.update(publicKeyPem=FIXED_P256_PUBLIC_PEM, privateKeyPemPkcs8="-----BEGIN PRIVATE KEY-----")
+        if args.typ == "random:index/randomPassword:RandomPassword":  # a Secret's stringData needs a string
+            outputs.update(result="p" * int(outputs.get("length") or 16))
         if args.typ == "docker-build:index:Image":  # Deployments pull the pushed ref by digest
             tags = list(outputs.get("tags") or [])
             outputs.update(digest="sha256:" + "0" * 64, ref=f"{tags[0]}@sha256:{'0' * 64}" if tags else "")

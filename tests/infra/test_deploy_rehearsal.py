@@ -25,7 +25,9 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 FUNCTION = "aws:lambda/function:Function"
 POLICY_TYPES = ("aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment")
 IMAGE = "docker-build:index:Image"
-WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet")
+WORKLOADS = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulSet", "kubernetes:apps/v1:DaemonSet",
+             "kubernetes:batch/v1:Job")
+JOB = "kubernetes:batch/v1:Job"
 ISTIO_GROUPS = ("kubernetes:networking.istio.io/", "kubernetes:security.istio.io/", "kubernetes:telemetry.istio.io/")
 
 
@@ -66,6 +68,12 @@ def containers(resource: Resource) -> list[dict[str, object]]:
 
 
 @pytest.fixture(scope="module")
+def analysed() -> Graph:
+    """The dev stack with `canaryAnalysis` on: Prometheus and the canary gate."""
+    return capture(run_main, stack_config_values("dev", {"canaryAnalysis": True}, secrets=TEST_SECRETS))
+
+
+@pytest.fixture(scope="module")
 def incluster() -> Graph:
     """The dev stack with its PostgreSQL in the cluster (a StatefulSet claiming an EBS volume)."""
     return capture(run_main, stack_config_values("dev", {"databaseMode": "incluster"}, secrets=TEST_SECRETS))
@@ -79,6 +87,29 @@ def test_every_istio_custom_resource_comes_after_the_releases_that_install_its_c
     assert len(custom) >= 10, "the dev program's Istio resources were not captured"
     broken = {r.urn: late for r in custom if (late := not_before(dev_graph, r, crd_releases))}
     assert not broken, f"custom resources that can be sent before their CRDs and istiod's webhook: {broken}"
+
+
+def test_the_virtual_service_changes_only_after_the_gate_has_judged_the_weight(analysed: Graph) -> None:
+    # The gate fails the update on an unhealthy raise; only an edge from the VirtualService to it makes the engine
+    # leave the weights alone then (it updates nothing that depends on a failed resource).
+    from infra.gate import GATE_TYPE
+
+    gate = analysed.one(GATE_TYPE)
+    [virtual_service] = [r for r in analysed.of_type("kubernetes:networking.istio.io/v1:VirtualService")
+                         if r.parent == gate.parent]
+    late = not_before(analysed, virtual_service, [gate])
+    assert not late, f"{virtual_service.urn} can change its weights before the gate judged them: {late}"
+
+
+def test_the_gate_queries_prometheus_only_after_it_and_istio_are_installed(analysed: Graph) -> None:
+    from infra.gate import GATE_TYPE
+
+    gate = analysed.one(GATE_TYPE)
+    prometheus = chart_release(analysed, "prometheus")
+    late = not_before(analysed, gate, [prometheus])
+    assert not late, f"{gate.urn} can query before Prometheus runs: {late}"
+    late = not_before(analysed, prometheus, [chart_release(analysed, "base"), chart_release(analysed, "istiod")])
+    assert not late, f"{prometheus.urn} can install before the Istio proxies it scrapes are injected: {late}"
 
 
 def test_every_function_comes_after_its_roles_policies_and_vpc_functions_exist(dev_graph: Graph) -> None:
@@ -167,6 +198,32 @@ def test_the_in_cluster_database_comes_after_the_ebs_driver_and_the_storage_clas
                       if r.inputs["policyArn"].endswith("/AmazonEBSCSIDriverPolicy"))
     late = not_before(incluster, addon, [incluster.one("aws:eks/nodeGroup:NodeGroup"), attachment])
     assert not late, f"{addon.urn} can be created before {late}"
+
+
+def secrets_read(resource: Resource) -> set[str]:
+    return {str(e["valueFrom"]["secretKeyRef"]["name"]) for c in containers(resource) for e in c.get("env") or []
+            if isinstance(e.get("valueFrom"), dict) and "secretKeyRef" in e["valueFrom"]}
+
+
+@pytest.mark.parametrize("mode", ["rds", "incluster"])
+def test_the_database_then_the_bootstrap_job_then_the_services_that_log_in_as_its_roles(
+        dev_graph: Graph, incluster: Graph, mode: str) -> None:
+    graph = dev_graph if mode == "rds" else incluster
+    job = graph.one(JOB)
+    database = [graph.one("aws:rds/instance:Instance")] if mode == "rds" else [
+        graph.one("kubernetes:apps/v1:StatefulSet"),
+        next(r for r in graph.of_type("kubernetes:security.istio.io/v1:AuthorizationPolicy")
+             if r.inputs["metadata"]["name"] == "postgres-allow")]
+    secrets = [r for r in graph.of_type("kubernetes:core/v1:Secret")
+               if r.inputs["metadata"]["name"] in secrets_read(job)]
+    assert len(secrets) == 4, "the Job reads the master Secret and one per service"
+    late = not_before(graph, job, [*database, *secrets])
+    assert not late, f"{job.urn} can start before {late}"
+    services = [d for d in graph.of_type("kubernetes:apps/v1:Deployment")
+                if any(name.startswith("shop-db-") for name in secrets_read(d))]
+    assert len(services) == 3, "the three shop services each read their role's Secret"
+    broken = {d.urn: late for d in services if (late := not_before(graph, d, [job]))}
+    assert not broken, f"Deployments that can start before their roles exist: {broken}"
 
 
 # --- Images before the workloads that pull them (active once the program builds images) ---------------------------

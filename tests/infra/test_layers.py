@@ -251,7 +251,8 @@ def test_cold_build_puts_every_file_under_python(cold_zips: dict[str, Path], lay
     assert archive.is_file() and archive.name == layers.zip_path(layer).name
     entries = _entries(archive)
     assert entries and all(name.startswith("python/") for name in entries), archive
-    assert not [n for n in entries if n.startswith("python/bin/") or "/__pycache__/" in n], archive
+    assert not [n for n in entries if n.startswith("python/bin/")], archive
+    assert not [n for n in entries if n.endswith(".pyc") and ".cpython-312." not in n], archive
     assert not {n.split("/")[1] for n in entries} & {"boto3", "botocore", "s3transfer"}, archive
     assert archive.stat().st_size < 50_000_000  # Lambda's limit for a directly uploaded zip
 
@@ -265,6 +266,29 @@ def test_every_shared_object_is_an_aarch64_elf64(cold_zips: dict[str, Path], lay
         for name in shared:
             with archive.open(name) as body:
                 assert _elf_machine(body.read(20)) == (2, 1, EM_AARCH64), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
+def test_every_module_ships_unchecked_bytecode_for_the_runtime(cold_zips: dict[str, Path], layer: Layer) -> None:
+    # /opt is read-only on Lambda: a module without its .pyc is compiled on every cold start (infra.bytecode).
+    if layers.runtime_compiler() is None:
+        pytest.skip("no CPython 3.12 on this machine: the layers ship no bytecode (the build warns)")
+    with zipfile.ZipFile(cold_zips[layer.name]) as archive:
+        entries = set(archive.namelist())
+        sources = [n for n in entries if n.endswith(".py")]
+        assert sources, layer.name
+        missing = [n for n in sources if _pyc_of(n) not in entries]
+        assert not missing, missing[:5]
+        for name in sources[:50]:
+            header = archive.read(_pyc_of(name))[:8]
+            assert header[:4] == bytes.fromhex(layers.runtime_compiler().magic), name  # type: ignore[union-attr]
+            assert int.from_bytes(header[4:8], "little") == 0b01, name  # PEP 552: hash-based, source not checked
+
+
+def _pyc_of(source: str) -> str:
+    folder, _, module = source.rpartition("/")
+    return f"{folder}/__pycache__/{module.removesuffix('.py')}.cpython-312.pyc"
 
 
 @pytest.mark.slow

@@ -39,9 +39,11 @@ def vector(value: str | None) -> dict[str, Any]:
 
 @dataclass
 class FakeCluster:
-    """The API server's service proxy in front of Prometheus: answers per PromQL text, requests recorded."""
+    """The API server's service proxy in front of Prometheus: answers per PromQL text, requests recorded; other API
+    paths answer the object stored under them, or 404."""
 
     answers: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: list[tuple[str, str, str | None]] = field(default_factory=list)  # (path, query, authorization)
     url: str = ""
 
@@ -57,6 +59,8 @@ def fake_cluster(tls: ssl.SSLContext | None = None) -> Iterator[FakeCluster]:
             cluster.seen.append((parts.path, query, self.headers.get("Authorization")))
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 self._send(401, {"kind": "Status", "status": "Failure", "reason": "Unauthorized", "code": 401})
+            elif parts.path in cluster.objects:
+                self._send(200, cluster.objects[parts.path])
             elif parts.path != PROXY:
                 self._send(404, {"kind": "Status", "status": "Failure", "reason": "NotFound", "code": 404})
             else:

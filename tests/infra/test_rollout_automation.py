@@ -112,9 +112,9 @@ def walk(cluster: FakeCluster, stack: FakeStack, settings: AnalysisSettings) -> 
 
 
 def test_walk_through_automation_reaches_100_with_one_up_per_step() -> None:
-    settings = AnalysisSettings(window_seconds=60)
+    settings = analysis_settings("dev")
     with fake_cluster() as cluster:
-        answer_window(cluster, 60, "1200", "1", "25")
+        answer_window(cluster, settings.window_seconds, "1200", "1", "25")
         stack = FakeStack(server=cluster.url)
         code, lines = walk(cluster, stack, settings)
     assert code == EXIT_COMPLETE
@@ -123,9 +123,9 @@ def test_walk_through_automation_reaches_100_with_one_up_per_step() -> None:
 
 
 def test_walk_through_automation_on_a_failing_v2_runs_a_second_up_with_weight_0() -> None:
-    settings = AnalysisSettings(window_seconds=60)
+    settings = analysis_settings("dev")
     with fake_cluster() as cluster:
-        answer_window(cluster, 60, "1000", "314", "8")
+        answer_window(cluster, settings.window_seconds, "1000", "314", "8")
         stack = FakeStack(server=cluster.url)
         code, lines = walk(cluster, stack, settings)
     assert code == EXIT_ROLLED_BACK
@@ -138,7 +138,7 @@ def test_cli_selects_the_stack_in_the_project_folder_and_exits_with_the_walks_co
         capsys: pytest.CaptureFixture[str]) -> None:
     selected: list[dict[str, Any]] = []
     with fake_cluster() as cluster:
-        answer_window(cluster, AnalysisSettings().window_seconds, "1000", "500", "8")
+        answer_window(cluster, analysis_settings("dev").window_seconds, "1000", "500", "8")
         stack = FakeStack(server=cluster.url)
 
         def select(**kwargs: Any) -> FakeStack:

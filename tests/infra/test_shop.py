@@ -353,11 +353,11 @@ def test_db_password_is_only_in_the_k8s_secret_and_the_rds_password_both_marked_
     assert "password" in rds.secret_paths
 
 
-def test_services_read_database_credentials_from_the_secret(graph: Graph) -> None:
+def test_services_read_database_credentials_from_their_own_secret(graph: Graph) -> None:
     for svc in SERVICES:
         env = env_of(container(k8s_named(graph, DEPLOYMENT, f"{svc}-v1")))
-        assert env["DATABASE_PASSWORD"] == {"secretKeyRef": {"name": "shop-db", "key": "password"}}, svc
-        assert env["DATABASE_USER"] == {"secretKeyRef": {"name": "shop-db", "key": "username"}}, svc
+        assert env["DATABASE_PASSWORD"] == {"secretKeyRef": {"name": f"shop-db-{svc}", "key": "password"}}, svc
+        assert env["DATABASE_USER"] == {"secretKeyRef": {"name": f"shop-db-{svc}", "key": "username"}}, svc
 
 
 # --- database ---------------------------------------------------------------------------------------------
@@ -406,12 +406,12 @@ def test_incluster_mode_runs_postgres_as_a_stateful_set_instead_of_rds(incluster
     assert inventory["DATABASE_HOST"] == "postgres.shop.svc.cluster.local"
 
 
-def test_incluster_postgres_accepts_only_the_shop_services(incluster: Graph) -> None:
+def test_incluster_postgres_accepts_only_the_shop_services_and_their_bootstrap(incluster: Graph) -> None:
     policy = k8s_named(incluster, AUTHORIZATION_POLICY, "postgres-allow").inputs["spec"]
     assert policy["selector"] == {"matchLabels": {"app": "postgres"}}
     [rule] = policy["rules"]
     assert sorted(rule["from"][0]["source"]["principals"]) == sorted(
-        f"cluster.local/ns/shop/sa/{svc}" for svc in SERVICES)
+        f"cluster.local/ns/shop/sa/{svc}" for svc in (*SERVICES, "db-bootstrap"))
     assert rule["to"] == [{"operation": {"ports": ["5432"]}}]
 
 

@@ -56,8 +56,11 @@ def test_service_env_resolves_the_secret_and_translates_the_database_pair(graph:
     inventory = specs["inventory-v1"]
     assert inventory.module == "services.inventory"
     assert inventory.env["DATABASE_HOST"] == "127.0.0.1" and inventory.env["DATABASE_PORT"] == "61234"
-    assert inventory.env["DATABASE_PASSWORD"] == rds.inputs["password"]  # from the Secret, via secretKeyRef
-    assert inventory.env["DATABASE_USER"] == "shop"
+    # From its own role's Secret, via secretKeyRef: never the master's password.
+    own = next(r for r in graph.of_type("kubernetes:core/v1:Secret")
+               if r.inputs["metadata"]["name"] == "shop-db-inventory").inputs["stringData"]
+    assert inventory.env["DATABASE_PASSWORD"] == own["password"] != rds.inputs["password"]
+    assert inventory.env["DATABASE_USER"] == "shop_inventory"
     assert inventory.ready_path == "/ready"
     assert inventory.labels == {"app": "inventory", "version": "v1"}
     assert specs["myapp-v1"].env["VERSION"] == "1.0.0" and specs["myapp-v2"].env["VERSION"] == "2.0.0"
@@ -70,7 +73,7 @@ def test_a_secret_key_missing_from_the_graph_fails_naming_deployment_and_secret(
     for entry in container["env"]:
         if entry["name"] == "DATABASE_PASSWORD":
             entry["valueFrom"]["secretKeyRef"]["key"] = "passwd"
-    with pytest.raises(DeployError, match=r"inventory-v1.*DATABASE_PASSWORD.*shop-db/passwd"):
+    with pytest.raises(DeployError, match=r"inventory-v1.*DATABASE_PASSWORD.*shop-db-inventory/passwd"):
         deployment_specs(_with(graph, res, broken), {})
 
 

@@ -179,8 +179,8 @@ def test_walk_through_the_stack_file(project: Path, tmp_path: Path, errors: int,
         applier = StackFileApplier(path, ready=mesh_weight_probe(state_dir), project_dir=project, poll=0.01,
                                    metrics=lambda: StaticSource(Sample(requests=200, errors=errors, p99_ms=5.0,
                                                                        window_seconds=1)))
-        result = rollout((10, 50, 100), applier, AnalysisSettings(window_seconds=1), FakeClock(),
-                         emit=lambda _: None)
+        settings = AnalysisSettings(max_error_percent=1, max_p99_ms=500, min_requests=50, window_seconds=1)
+        result = rollout((10, 50, 100), applier, settings, FakeClock(), emit=lambda _: None)
     finally:
         twin.close()
     assert (result.exit_code, stack_weight(path, project)) == (code, final)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -65,7 +66,7 @@ def test_unhealthy_verdict_carries_the_value_and_the_ceiling() -> None:
 
 
 def test_fractional_ceilings_print_as_typed() -> None:
-    judged = verdict(sample(1000, 3), AnalysisSettings(max_error_percent=0.25))
+    judged = verdict(sample(1000, 3), replace(SETTINGS, max_error_percent=0.25))
     assert judged.reason == "v2 error rate 0.3% > 0.25%"
 
 
@@ -85,7 +86,7 @@ def test_fractional_ceilings_print_as_typed() -> None:
 )
 def test_bad_settings_fail_naming_the_config_key(kwargs: dict[str, object], key: str) -> None:
     with pytest.raises(ValueError, match=f"^{key}: "):
-        AnalysisSettings(**kwargs)  # type: ignore[arg-type]
+        replace(SETTINGS, **kwargs)  # type: ignore[arg-type]
 
 
 HEALTHY = verdict(sample(1000, 0), SETTINGS)
@@ -108,7 +109,7 @@ def test_raising_is_allowed_on_a_healthy_verdict(previous: int, new: int) -> Non
 def test_raising_is_refused_on_an_unhealthy_verdict_naming_it(previous: int, new: int) -> None:
     result = gate(previous, new, UNHEALTHY)
     assert not result.allowed
-    assert result.reason == f"canaryWeight {previous} -> {new} refused: v2 error rate 50% > 1%"
+    assert result.reason == f"canaryWeight {previous} -> {new} refused: v2 error rate 50% > 1% (canaryMaxErrorPercent)"
 
 
 @pytest.mark.parametrize("judged", [INSUFFICIENT, None])

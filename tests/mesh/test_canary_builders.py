@@ -169,3 +169,15 @@ def test_schema_check_rejects_a_misspelt_field() -> None:
     vs["spec"]["http"][1]["retries"]["retryOnn"] = "5xx"
     with pytest.raises(jsonschema.ValidationError):
         validate(vs)
+
+
+@pytest.mark.parametrize("weight", [0, 10, 50, 100])
+def test_the_routed_weight_of_a_virtual_service_is_the_canary_weight_it_was_built_with(weight: int) -> None:
+    spec = canary.virtual_service(CanarySettings(canary_weight=weight))["spec"]
+    assert canary.routed_weight(spec, "v2") == weight
+    assert canary.routed_weight(spec, "v1") == 100 - weight
+    assert canary.routed_weight(spec, "v3") == 0
+
+
+def test_a_virtual_service_without_the_split_route_has_no_routed_weight() -> None:
+    assert canary.routed_weight({"http": [{"name": "other", "route": []}]}, "v2") is None

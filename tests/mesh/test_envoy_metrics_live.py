@@ -14,7 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -79,7 +79,7 @@ def test_window_counts_exactly_what_the_canary_served_since_the_baseline(live_ca
     assert served * 30 // 100 <= sample.errors <= -(-served * 30 // 100)  # FAULT_PERCENT 30 of any run
     assert sample.p99_ms is not None and 0 < sample.p99_ms < 1000
     assert sample.window_seconds > 0
-    judged = verdict(sample, AnalysisSettings(min_requests=100))
+    judged = verdict(sample, replace(WALK, min_requests=100))
     assert (judged.health, judged.metric) == (Health.UNHEALTHY, "error_rate")
     assert judged.reason.startswith("v2 error rate ") and judged.reason.endswith("% > 1%")
 

@@ -13,19 +13,25 @@ import pytest
 
 from local.postgres import ConnectionParams, PostgresServer
 from tests.services.conftest import RunningService, run_service
-from tests.support.postgres import execute, fresh_database
+from tests.support.postgres import ShopDatabase, bootstrapped_database, execute
 
 T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
-def db(postgres: PostgresServer) -> ConnectionParams:
-    return fresh_database(postgres, "inventory_load")
+def shop(postgres: PostgresServer) -> ShopDatabase:
+    return bootstrapped_database(postgres, "inventory_load", seed=False)
 
 
 @pytest.fixture(scope="module")
-def service(db: ConnectionParams, log_dir: Path) -> Iterator[RunningService]:
-    with run_service("inventory", db, log_dir, SEED_CATALOGUE="false") as svc:
+def db(shop: ShopDatabase) -> ConnectionParams:
+    """The master's params: the test arranges and inspects rows with them (the service has its own role)."""
+    return shop.master
+
+
+@pytest.fixture(scope="module")
+def service(shop: ShopDatabase, log_dir: Path) -> Iterator[RunningService]:
+    with run_service("inventory", shop.role("inventory"), log_dir) as svc:
         yield svc
 
 

@@ -10,17 +10,23 @@ import pytest
 
 from local.postgres import ConnectionParams, PostgresServer
 from tests.services.conftest import RunningService, run_service
-from tests.support.postgres import execute, fresh_database
+from tests.support.postgres import ShopDatabase, bootstrapped_database, execute
 
 
 @pytest.fixture(scope="module")
-def db(postgres: PostgresServer) -> ConnectionParams:
-    return fresh_database(postgres, "notification")
+def shop(postgres: PostgresServer) -> ShopDatabase:
+    return bootstrapped_database(postgres, "notification")
 
 
 @pytest.fixture(scope="module")
-def service(db: ConnectionParams, log_dir: Path) -> Iterator[RunningService]:
-    with run_service("notification", db, log_dir) as svc:
+def db(shop: ShopDatabase) -> ConnectionParams:
+    """The master's params: the test arranges and inspects rows with them (the service has its own role)."""
+    return shop.master
+
+
+@pytest.fixture(scope="module")
+def service(shop: ShopDatabase, log_dir: Path) -> Iterator[RunningService]:
+    with run_service("notification", shop.role("notification"), log_dir) as svc:
         yield svc
 
 

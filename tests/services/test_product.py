@@ -11,17 +11,23 @@ import pytest
 from local.postgres import ConnectionParams, PostgresServer
 from services.common.catalogue import CATALOGUE
 from tests.services.conftest import RunningService, run_service
-from tests.support.postgres import execute, fresh_database
+from tests.support.postgres import ShopDatabase, bootstrapped_database, execute, run_bootstrap
 
 
 @pytest.fixture(scope="module")
-def db(postgres: PostgresServer) -> ConnectionParams:
-    return fresh_database(postgres, "product")
+def shop(postgres: PostgresServer) -> ShopDatabase:
+    return bootstrapped_database(postgres, "product")
 
 
 @pytest.fixture(scope="module")
-def service(db: ConnectionParams, log_dir: Path) -> Iterator[RunningService]:
-    with run_service("product", db, log_dir) as svc:
+def db(shop: ShopDatabase) -> ConnectionParams:
+    """The master's params: the test arranges and inspects rows with them (the service has its own role)."""
+    return shop.master
+
+
+@pytest.fixture(scope="module")
+def service(shop: ShopDatabase, log_dir: Path) -> Iterator[RunningService]:
+    with run_service("product", shop.role("product"), log_dir) as svc:
         yield svc
 
 
@@ -97,22 +103,22 @@ def test_get_unknown_product_returns_404(client: httpx.Client) -> None:
     assert response.json()["error"]["code"] == "PRODUCT_NOT_FOUND"
 
 
-def test_inventory_seeds_stock_for_exactly_the_catalogue_ids(
-    postgres: PostgresServer, log_dir: Path, client: httpx.Client
+def test_the_bootstrap_seeds_stock_for_exactly_the_catalogue_ids(
+    shop: ShopDatabase, log_dir: Path, client: httpx.Client
 ) -> None:
-    shared = fresh_database(postgres, "shop")
-    with run_service("inventory", shared, log_dir) as inventory, inventory.client() as inv:
+    with run_service("inventory", shop.role("inventory"), log_dir) as inventory, inventory.client() as inv:
         product_ids = [item["id"] for item in client.get("/api/products", params={"limit": 100}).json()["items"]]
         stocks = {pid: inv.get(f"/api/inventory/{pid}").json()["stock"] for pid in product_ids}
     assert stocks == {item.id: item.stock for item in CATALOGUE}
 
 
-def test_restart_keeps_data_and_does_not_reseed_over_changes(
-    db: ConnectionParams, log_dir: Path, service: RunningService
+def test_a_rerun_bootstrap_and_a_restart_keep_data_and_do_not_reseed_over_changes(
+    shop: ShopDatabase, db: ConnectionParams, log_dir: Path, service: RunningService
 ) -> None:
     execute(db, "UPDATE products SET name = 'Renamed' WHERE id = 'prod-0001'")
     try:
-        with run_service("product", db, log_dir) as second, second.client() as c:
+        run_bootstrap(db, shop.passwords)
+        with run_service("product", shop.role("product"), log_dir) as second, second.client() as c:
             assert c.get("/api/products/prod-0001").json()["name"] == "Renamed"
             assert len(c.get("/api/products", params={"limit": 100}).json()["items"]) == len(CATALOGUE)
     finally:

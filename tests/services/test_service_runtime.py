@@ -1,27 +1,23 @@
-"""What every service does besides its API: probes, request ids in JSON logs, OpenAPI, migration, shutdown."""
+"""What every service does besides its API: probes, request ids in JSON logs, OpenAPI, the grants check, shutdown."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import shutil
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 
 from local.postgres import ConnectionParams, PostgresServer
+from services.common.dbroles import SERVICE_ROLES
 from services.common.settings import ServiceSettings
-from services.inventory.db import migration as inventory_migration
 from services.inventory.settings import Settings as InventorySettings
-from services.notification.db import migration as notification_migration
 from services.notification.settings import Settings as NotificationSettings
-from services.product.db import migration as product_migration
 from services.product.settings import Settings as ProductSettings
 from tests.services.conftest import RunningService, run_service
-from tests.support.postgres import execute, fresh_database, server_root
+from tests.support.postgres import ShopDatabase, bootstrapped_database, execute, run_bootstrap, server_root
 from tests.support.servers import free_port
 
 SERVICES = ("inventory", "product", "notification")
@@ -40,20 +36,20 @@ COMMON_ENV = {
 
 
 @pytest.fixture(scope="module")
-def shop_db(postgres: PostgresServer) -> ConnectionParams:
-    return fresh_database(postgres, "runtime")
+def shop(postgres: PostgresServer) -> ShopDatabase:
+    return bootstrapped_database(postgres, "runtime")
 
 
 @pytest.fixture(scope="module")
-def inventory(shop_db: ConnectionParams, log_dir: Path) -> Iterator[RunningService]:
-    with run_service("inventory", shop_db, log_dir) as svc:
+def inventory(shop: ShopDatabase, log_dir: Path) -> Iterator[RunningService]:
+    with run_service("inventory", shop.role("inventory"), log_dir) as svc:
         yield svc
 
 
 def test_settings_read_exactly_the_documented_env_names() -> None:
     assert set(ServiceSettings.model_fields) == COMMON_ENV
-    assert set(InventorySettings.model_fields) == COMMON_ENV | {"MAX_RESERVE_QUANTITY", "SEED_CATALOGUE"}
-    assert set(ProductSettings.model_fields) == COMMON_ENV | {"SEED_CATALOGUE"}
+    assert set(InventorySettings.model_fields) == COMMON_ENV | {"MAX_RESERVE_QUANTITY"}
+    assert set(ProductSettings.model_fields) == COMMON_ENV
     assert set(NotificationSettings.model_fields) == COMMON_ENV
 
 
@@ -108,9 +104,9 @@ def test_every_log_line_is_json(inventory: RunningService) -> None:
     ],
 )
 def test_openapi_document_lists_the_api(
-    name: str, paths: set[str], shop_db: ConnectionParams, log_dir: Path
+    name: str, paths: set[str], shop: ShopDatabase, log_dir: Path
 ) -> None:
-    with run_service(name, shop_db, log_dir, ready=False) as svc, svc.client() as client:
+    with run_service(name, shop.role(name), log_dir, ready=False) as svc, svc.client() as client:
         document = client.get("/openapi.json").json()
     assert document["openapi"].startswith("3.")
     assert paths | {"/health", "/ready"} <= set(document["paths"])
@@ -137,10 +133,11 @@ def test_service_recovers_when_its_database_starts_later_and_reports_503_when_it
     port = free_port()
     root = server_root()
     server = PostgresServer(root, port=port, settings={"fsync": "off"})
-    params = server.start()
-    server.create_database("inventory")
+    server.start()
+    passwords = {service: f"{service}-password-for-the-test" for service in SERVICE_ROLES}
+    run_bootstrap(server.create_database("inventory"), passwords, seed=True)
     server.stop()
-    target = ConnectionParams("127.0.0.1", port, "inventory", params.user, params.password)
+    target = ShopDatabase(server.params("inventory"), passwords).role("inventory")
     with run_service("inventory", target, log_dir, ready=False, DATABASE_TIMEOUT_SECONDS="1") as svc:
         with svc.client() as client:
             assert client.get("/ready").status_code == 503
@@ -157,38 +154,36 @@ def test_service_recovers_when_its_database_starts_later_and_reports_503_when_it
     shutil.rmtree(root, ignore_errors=True)
 
 
-def test_wrong_database_password_keeps_the_service_unready(shop_db: ConnectionParams, log_dir: Path) -> None:
-    wrong = ConnectionParams(shop_db.host, shop_db.port, shop_db.dbname, shop_db.user, "not-the-password")
+def test_wrong_database_password_keeps_the_service_unready(shop: ShopDatabase, log_dir: Path) -> None:
+    own = shop.role("inventory")
+    wrong = ConnectionParams(own.host, own.port, own.dbname, own.user, "not-the-password")
     with run_service("inventory", wrong, log_dir, ready=False) as svc, svc.client() as client:
         assert client.get("/ready").status_code == 503
         svc.wait_for_log(lambda entry: entry.get("message") == "database not reachable yet, retrying")
         assert "not-the-password" not in svc.log_path.read_text()
 
 
-def test_migrations_of_all_services_run_concurrently_and_repeatedly_without_error(postgres: PostgresServer) -> None:
-    target = fresh_database(postgres, "replicas")
-    migrations = [inventory_migration(seed=True), product_migration(seed=True), notification_migration()] * 4
-
-    async def replicas_starting_at_once() -> None:
-        async def one(migrate) -> None:  # type: ignore[no-untyped-def]
-            async with await psycopg.AsyncConnection.connect(target.conninfo(), autocommit=True) as conn:
-                await migrate(conn)
-
-        await asyncio.gather(*(one(m) for m in migrations))
-
-    asyncio.run(replicas_starting_at_once())
-    asyncio.run(replicas_starting_at_once())
-    assert execute(target, "SELECT count(*) FROM products") == execute(target, "SELECT count(*) FROM inventory")
-    tables = {r[0] for r in execute(target, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
-    assert tables == {"inventory", "reservations", "products", "notifications"}
+def test_a_service_stays_unready_until_the_bootstrap_has_granted_its_role(
+    postgres: PostgresServer, log_dir: Path
+) -> None:
+    shop = bootstrapped_database(postgres, "late_grants")
+    execute(shop.master, "REVOKE SELECT ON products FROM {}".format(shop.role("product").user))
+    with run_service("product", shop.role("product"), log_dir, ready=False) as svc, svc.client() as client:
+        line = svc.wait_for_log(lambda entry: "grants not in place" in entry.get("message", ""))
+        assert line["missing"] == "SELECT on products"
+        assert client.get("/ready").status_code == 503
+        run_bootstrap(shop.master, shop.passwords)
+        svc.wait_ready()
+        assert client.get("/api/products/prod-0001").status_code == 200
 
 
-def test_sigterm_shuts_down_cleanly_and_closes_the_pool(shop_db: ConnectionParams, log_dir: Path) -> None:
+def test_sigterm_shuts_down_cleanly_and_closes_the_pool(shop: ShopDatabase, log_dir: Path) -> None:
     def connections() -> int:
-        rows = execute(shop_db, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'notification'")
+        rows = execute(shop.master, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'notification' "
+                                    "AND datname = %s", (shop.master.dbname,))
         return int(rows[0][0])
 
-    with run_service("notification", shop_db, log_dir) as svc:
+    with run_service("notification", shop.role("notification"), log_dir) as svc:
         with svc.client() as client:
             client.get("/api/notifications", params={"userId": "u"})
         assert connections() >= 1

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import itertools
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
 
 from local.postgres import ConnectionParams, PostgresServer
+from services.common.bootstrap import bootstrap
+from services.common.dbroles import SERVICE_ROLES, role_name
 
 FAST_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
 _counter = itertools.count(1)
@@ -54,3 +58,29 @@ def execute(params: ConnectionParams, statement: str, args: tuple | dict | None 
     with psycopg.connect(params.conninfo(), autocommit=True) as conn:
         cur = conn.execute(statement, args)  # type: ignore[arg-type]
         return cur.fetchall() if cur.description else []
+
+
+@dataclass(frozen=True)
+class ShopDatabase:
+    """A database the bootstrap has run in: the master's params (tests arrange and inspect data with them) and
+    each service role's, which is what a service connects with."""
+
+    master: ConnectionParams
+    passwords: dict[str, str] = field(repr=False)
+
+    def role(self, service: str) -> ConnectionParams:
+        m = self.master
+        return ConnectionParams(m.host, m.port, m.dbname, role_name(m.dbname, service), self.passwords[service])
+
+
+def run_bootstrap(master: ConnectionParams, passwords: dict[str, str], *, seed: bool = True) -> None:
+    with psycopg.connect(master.conninfo(), autocommit=True) as conn:
+        bootstrap(conn, passwords=passwords, seed=seed)
+
+
+def bootstrapped_database(server: PostgresServer, prefix: str, *, seed: bool = True) -> ShopDatabase:
+    """A fresh database with the schema, the service roles (fresh passwords) and their grants."""
+    master = fresh_database(server, prefix)
+    passwords = {service: secrets.token_urlsafe(18) for service in SERVICE_ROLES}
+    run_bootstrap(master, passwords, seed=seed)
+    return ShopDatabase(master, passwords)
