@@ -6,11 +6,12 @@ from __future__ import annotations
 import pytest
 
 from infra.config import ConfigError, parse_stack_config, stack_config_values
-from mesh.tracing import PROVIDER, extension_provider, otlp_target
+from mesh.tracing import PROVIDER, extension_provider, mesh_telemetry, otlp_target
 from sim.capture import Graph
 from tests.infra.platform_program import mesh_graph
 from tests.infra.test_platform import release
 from tests.infra.test_shop import container, env_of, function, shop_graph
+from tests.mesh.schema import validate
 
 ENDPOINT = "http://otel-collector.observability:4318"
 TRACED_FUNCTIONS = ("auth-register", "auth-token", "auth-authorizer", "orders-create", "orders-get", "orders-list")
@@ -69,6 +70,10 @@ def test_istio_gets_the_opentelemetry_provider_and_a_mesh_wide_telemetry_after_i
     assert telemetry.inputs["metadata"] == {"name": "mesh-default", "namespace": "istio-system"}
     assert telemetry.inputs["spec"]["tracing"][0]["providers"] == [{"name": PROVIDER}]
     assert {release(graph, "base").urn, istiod.urn} <= set(telemetry.dependencies)
+
+
+def test_the_telemetry_passes_istios_crd_schema() -> None:
+    validate(mesh_telemetry("istio-system"))
 
 
 def test_without_an_endpoint_istio_has_no_tracing_provider() -> None:

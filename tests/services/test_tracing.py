@@ -15,7 +15,7 @@ from local.traces.collector import CollectorServer
 from local.traces.store import SpanRecord, SpanStore, read_spans
 from services.common.tracing import endpoint_configured, untraced
 from tests.services.conftest import run_service
-from tests.support.postgres import fresh_database
+from tests.support.postgres import bootstrapped_database
 from tests.support.servers import LOOPBACK, free_port
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -24,7 +24,8 @@ PARENT = "b7ad6b7169203331"
 
 @pytest.fixture(scope="module")
 def db(postgres: PostgresServer) -> ConnectionParams:
-    return fresh_database(postgres, "inventory_traced")
+    """The inventory service's own role on a migrated, seeded shop database."""
+    return bootstrapped_database(postgres, "inventory_traced").role("inventory")
 
 
 @pytest.fixture
