@@ -23,6 +23,8 @@ from tests.local.test_shop_twin import _order, _user
 
 pytestmark = pytest.mark.slow
 
+# One product per test file on the shared twin (others assert their products' stock); two orders of its 3 units.
+PRODUCT = "prod-0008"
 GATEWAY = "api-gateway"
 INGRESS = "envoy-ingress"
 
@@ -64,7 +66,7 @@ def _reaches_postgres(spans: list[SpanRecord]) -> bool:
 def test_one_order_is_one_trace_from_the_gateway_to_postgresql(dev_twin: RunningTwin) -> None:
     api = dev_twin.api_url
     _, token = _user(api)
-    r = _order(api, token, "prod-0004", 1)
+    r = _order(api, token, PRODUCT, 1)
     assert r.status_code == 201, r.text
     order_id = r.json()["id"]
 
@@ -109,7 +111,7 @@ def test_an_incoming_traceparent_is_continued(dev_twin: RunningTwin) -> None:
     api = dev_twin.api_url
     _, token = _user(api)
     trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
-    r = requests.post(f"{api}/orders", json={"productId": "prod-0004", "quantity": 1}, timeout=60, headers={
+    r = requests.post(f"{api}/orders", json={"productId": PRODUCT, "quantity": 1}, timeout=60, headers={
         "Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex,
         "traceparent": f"00-{trace_id}-{parent}-01"})
     assert r.status_code == 201, r.text
