@@ -85,7 +85,7 @@ def inventory_conninfo(env: Mapping[str, str]) -> str:
                          connect_timeout=2, application_name="twin-dashboard")
 
 
-#: The inventory service's table (`services/inventory/db.py`); the page only reads it, in one statement.
+#: The inventory service's table (`services/common/schema.py`); the page only reads it, in one statement.
 STOCK_SQL = "SELECT product_id, stock FROM inventory ORDER BY product_id"
 
 
