@@ -4,12 +4,13 @@ gateway's response. A bug in the twin itself answers API Gateway's `Internal ser
 from __future__ import annotations
 
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from local.gateway.handler import Gateway
 from local.gateway.messages import Request, Response
 from local.gateway.responses import GatewayError
+from local.http_server import LoopbackHTTPServer
 from local.processes import LOOPBACK
 
 
@@ -70,8 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _serve
 
 
-class GatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
+class GatewayServer(LoopbackHTTPServer):
     allow_reuse_address = True
     # socketserver's default listen backlog is 5: a burst of concurrent clients got connection resets.
     request_queue_size = 256

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -21,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
+from local.http_server import LoopbackHTTPServer
 from local.processes import LOOPBACK
 from local.traces.store import SpanRecord, SpanStore
 
@@ -104,8 +105,7 @@ class _Handler(BaseHTTPRequestHandler):
         return None  # every export would be a log line
 
 
-class CollectorServer(ThreadingHTTPServer):
-    daemon_threads = True
+class CollectorServer(LoopbackHTTPServer):
     request_queue_size = 128  # many Lambda workers flush at the end of the same burst
 
     def __init__(self, store: SpanStore, port: int = 0) -> None:

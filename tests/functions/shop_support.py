@@ -14,10 +14,11 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from local.http_server import LoopbackHTTPServer
 from tests.support.events import EVENTS_DIR, api_event, lambda_context
 from tests.support.servers import LOOPBACK, free_port, stop_process, wait_for_http
 
@@ -32,12 +33,9 @@ SERVICE_KEY_SECRET = "test-service-token-key"
 
 
 
-class LoopbackServer(ThreadingHTTPServer):
-    """A threading HTTP server whose listen backlog holds a burst: socketserver's default of 5 makes the kernel
-    reset connections when 60 clients connect at once (the concurrency tests would then see 503s)."""
-
-    request_queue_size = 128
-    daemon_threads = True
+#: A threading HTTP server whose listen backlog holds a burst (socketserver's default of 5 makes the kernel reset
+#: connections when 60 clients connect at once) and that stays quiet when a client hangs up.
+LoopbackServer = LoopbackHTTPServer
 
 def service_key_pem() -> tuple[str, str]:
     """A fresh P-256 key pair as (private PEM, public PEM)."""

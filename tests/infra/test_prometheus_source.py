@@ -16,13 +16,14 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.prometheus import KubeAccess, KubeconfigError, PrometheusService, PrometheusSource, kube_access
+from local.http_server import LoopbackHTTPServer
 from mesh.analysis import PrometheusError, Sample, canary_target, sample_queries
 from mesh.canary import CanarySettings
 
@@ -77,7 +78,7 @@ def fake_cluster(tls: ssl.SSLContext | None = None) -> Iterator[FakeCluster]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = LoopbackHTTPServer(("127.0.0.1", 0), Handler)
     scheme = "http"
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)

@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import urlsplit
 
 import pytest
 
 from local.envoy import EnvoyProcess
+from local.http_server import LoopbackHTTPServer
 from mesh import shop
 from mesh.envoy import ListenerSpec, cluster_name
 from mesh.shop import CircuitBreakerSettings, ShopService, ShopSettings
@@ -94,7 +95,7 @@ def serving(respond: Callable[[Backend, str], int]) -> Iterator[tuple[Backend, t
         def log_message(self, format: str, *args: object) -> None:
             pass  # quiet: the test reads the Backend's counters instead
 
-    server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    server = LoopbackHTTPServer((LOOPBACK, 0), Handler)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
