@@ -1,10 +1,12 @@
-"""Session-wide fixtures: dummy AWS credentials and a real moto server on loopback."""
+"""Session-wide fixtures: dummy AWS credentials, a real moto server on loopback, and the twin's trace collector."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +43,16 @@ def aws_endpoint(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> str:
     reset_moto(moto_endpoint)
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
     return moto_endpoint
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Any]:
+    """The twin's OTLP/HTTP collector on a free loopback port, storing spans under the test's tmp dir."""
+    from local.traces.collector import CollectorServer  # protobuf: only the tests that trace pay for it
+    from local.traces.store import SpanStore
+
+    server = CollectorServer(SpanStore(tmp_path)).start()
+    try:
+        yield server
+    finally:
+        server.stop()

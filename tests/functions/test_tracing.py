@@ -14,7 +14,7 @@ import pytest
 
 from functions.common import tracing
 from local.traces.collector import CollectorServer
-from local.traces.store import SpanStore, read_spans
+from local.traces.store import read_spans
 from tests.functions import shop_support as shop
 from tests.functions.test_orders import create, shop_env, tables  # noqa: F401 (fixtures)
 from tests.support.events import response_json
@@ -70,15 +70,6 @@ def traced(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         RequestsInstrumentor().uninstrument()
         state.provider.shutdown()
     tracing._tracing.cache_clear()
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorServer]:
-    server = CollectorServer(SpanStore(tmp_path)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_the_order_span_continues_the_callers_trace_and_its_calls_carry_it(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import gzip
 import http.client
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -19,15 +17,6 @@ from opentelemetry.trace import SpanKind
 from local.traces.collector import CollectorServer
 from local.traces.store import SpanRecord, SpanStore, read_spans
 from local.traces.waterfall import find_trace, format_waterfall, recent_orders, waterfall
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorServer]:
-    server = CollectorServer(SpanStore(tmp_path)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _post(server: CollectorServer, body: bytes, headers: dict[str, str], path: str = "/v1/traces") -> int:

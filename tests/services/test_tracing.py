@@ -5,14 +5,14 @@ that arrives without a parent (probes), and keeps answering when the receiver is
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from local.postgres import ConnectionParams, PostgresServer
 from local.traces.collector import CollectorServer
-from local.traces.store import SpanRecord, SpanStore, read_spans
+from local.traces.store import SpanRecord, read_spans
 from services.common.tracing import endpoint_configured, untraced
 from tests.services.conftest import run_service
 from tests.support.postgres import bootstrapped_database
@@ -26,15 +26,6 @@ PARENT = "b7ad6b7169203331"
 def db(postgres: PostgresServer) -> ConnectionParams:
     """The inventory service's own role on a migrated, seeded shop database."""
     return bootstrapped_database(postgres, "inventory_traced").role("inventory")
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[CollectorServer]:
-    server = CollectorServer(SpanStore(tmp_path)).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _spans_when(state: Path, done: Callable[[list[SpanRecord]], bool], timeout: float = 10.0) -> list[SpanRecord]:
