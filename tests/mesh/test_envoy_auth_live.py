@@ -56,8 +56,16 @@ class Edge:
 
 
 def _reached(response: httpx.Response) -> bool:
-    """The answer came from the upstream service, not from one of Envoy's filters."""
-    return response.headers.get("x-envoy-upstream-service-time") is not None
+    """The answer came from the upstream service, not from one of Envoy's filters.
+
+    Envoy stamps `x-envoy-upstream-service-time` only when the whole request had arrived before the upstream
+    answered; under load myapp's 404 for a shop path can beat the request body, and then the stamp is missing. So
+    the upstream's own JSON body counts too: Envoy's local replies (`Jwt is missing`, `RBAC: access denied`) are
+    plain text.
+    """
+    if response.headers.get("x-envoy-upstream-service-time") is not None:
+        return True
+    return response.headers.get("content-type", "").startswith("application/json") and bool(response.content)
 
 
 def _public_pem(key: ec.EllipticCurvePrivateKey) -> str:
