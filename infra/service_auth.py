@@ -26,6 +26,7 @@ import pulumi_tls as tls
 
 from infra.database import PrivateNetwork
 from infra.lambdas import statement
+from infra.secrets import secret_holding
 from mesh.service_auth import ServiceIdentity, edge_manifests, jwks
 from mesh.shop import ShopSettings
 
@@ -107,18 +108,9 @@ class ServiceAuth(pulumi.ComponentResource):
                                   endpoint_security_group_id=None if group is None else group.id)
 
     def _create_secret(self, name: str) -> aws.secretsmanager.Secret:
-        secret = aws.secretsmanager.Secret(
-            f"{name}-key-secret",
-            description="ES256 key the order function signs its mesh service tokens with",
-            recovery_window_in_days=30 if self.args.protect_data else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=self.args.protect_data),
-        )
-        private_pem: pulumi.Input[str] = self.key.private_key_pem_pkcs8
-        aws.secretsmanager.SecretVersion(
-            f"{name}-key-version", secret_id=secret.id,
-            secret_string=pulumi.Output.secret(private_pem),
-            opts=pulumi.ResourceOptions(parent=self))
-        return secret
+        return secret_holding(f"{name}-key-secret", f"{name}-key-version",
+                              description="ES256 key the order function signs its mesh service tokens with",
+                              value=self.key.private_key_pem_pkcs8, protect_data=self.args.protect_data, parent=self)
 
     def _create_endpoint(self, name: str) -> aws.ec2.SecurityGroup:
         """An interface endpoint in the private subnets; its security group admits HTTPS from the VPC only."""

@@ -25,6 +25,7 @@ from infra.facts import PrivateNetwork
 from infra.iam import statement
 from infra.lambdas import LambdaFunction, LambdaFunctionArgs
 from infra.packaging import code_archive
+from infra.secrets import secret_holding
 from infra.service_auth import ServiceTokenAccess, token_egress, token_environment, token_statements
 
 # x-function name in infra/openapi.yaml -> entry point. The authorizer is not a route; HttpApi wires it.
@@ -187,19 +188,9 @@ class ShopFunctions(pulumi.ComponentResource):
                                "jwt_secret_arn": self.jwt_secret_arn, "services_url": self.services_url})
 
     def _create_jwt_secret(self, name: str) -> aws.secretsmanager.Secret:
-        secret = aws.secretsmanager.Secret(
-            f"{name}-jwt-key",
-            description="HS256 key that signs the shop's access tokens",
-            # Dev deletes at once (a re-created stack can reuse the name); protected stacks keep a recovery window.
-            recovery_window_in_days=30 if self.args.protect_data else 0,
-            opts=pulumi.ResourceOptions(parent=self, protect=self.args.protect_data),
-        )
-        # The only resource whose inputs hold the key: a secret Output, encrypted in the state.
-        aws.secretsmanager.SecretVersion(
-            f"{name}-jwt-key-version", secret_id=secret.id,
-            secret_string=pulumi.Output.secret(self.args.jwt_signing_key),
-            opts=pulumi.ResourceOptions(parent=self))
-        return secret
+        return secret_holding(f"{name}-jwt-key", f"{name}-jwt-key-version",
+                              description="HS256 key that signs the shop's access tokens",
+                              value=self.args.jwt_signing_key, protect_data=self.args.protect_data, parent=self)
 
     def _create_network_access(self, name: str) -> aws.ec2.SecurityGroup:
         """A gateway endpoint for DynamoDB and a security group reaching only the ingress and DynamoDB.
