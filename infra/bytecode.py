@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import pulumi
+
 # Run by a candidate interpreter: what it is, and the magic number its bytecode carries.
 _PROBE = ("import importlib.util, sys; "
           "print(sys.implementation.name, *sys.version_info[:2], importlib.util.MAGIC_NUMBER.hex())")
-_MARKER_SUFFIX = ".pyc"
 
 
 class BytecodeError(RuntimeError):
@@ -117,10 +118,16 @@ def compile_tree(compiler: Compiler, root: Path, *, runtime_path: str) -> int:
     if result.returncode != 0:
         raise BytecodeError(f"python{compiler.version} could not compile {root}:\n"
                             f"{(result.stdout + result.stderr).strip()[-3000:]}")
-    return sum(1 for _ in root.rglob(f"*.{compiler.cache_tag}{_MARKER_SUFFIX}"))
+    return sum(1 for _ in root.rglob(f"*.{compiler.cache_tag}.pyc"))
 
 
-def missing_compiler_message(version: str, artifact: str) -> str:
-    return (f"{artifact}: no CPython {version} on this machine, so it ships without bytecode and every cold start "
-            f"compiles its modules (imports measured 2.3-2.8x slower, bench/bytecode.py). "
+def missing_compiler_message(version: str) -> str:
+    return (f"no CPython {version} on this machine, so the Lambda layers and function code ship without bytecode and "
+            f"every cold start compiles their modules (imports measured 2.3-2.8x slower, bench/bytecode.py). "
             f"Install one (`uv python install {version}`) and build again.")
+
+
+@cache
+def warn_missing_compiler(version: str) -> None:
+    """Say it once per program run, not once per layer and code archive."""
+    pulumi.log.warn(missing_compiler_message(version))

@@ -245,7 +245,7 @@ def dependency_layer(name: str, layer: Layer, *, description: str,
     when the zip's bytes change (`source_code_hash`)."""
     archive = build_layer(layer)
     if runtime_compiler() is None:
-        pulumi.log.warn(bytecode.missing_compiler_message(LAMBDA_PYTHON, f"layer {name}"))
+        bytecode.warn_missing_compiler(LAMBDA_PYTHON)
     return aws.lambda_.LayerVersion(
         name,
         layer_name=f"{pulumi.get_project()}-{pulumi.get_stack()}-{name}",
@@ -293,7 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("lock", help="regenerate every layer's lock from its requirements")
     args = parser.parse_args(argv)
     if args.command == "build" and runtime_compiler() is None:
-        sys.stderr.write(bytecode.missing_compiler_message(LAMBDA_PYTHON, "every layer") + "\n")
+        sys.stderr.write(bytecode.missing_compiler_message(LAMBDA_PYTHON) + "\n")
     for layer in LAYERS:
         started = time.perf_counter()
         if args.command == "lock":

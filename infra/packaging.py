@@ -55,7 +55,7 @@ def code_archive(groups: Iterable[str]) -> pulumi.AssetArchive:
     }
     compiled = compiled_tree(sources)
     if compiled is None:
-        pulumi.log.warn(bytecode.missing_compiler_message(LAMBDA_PYTHON, "function code"))
+        bytecode.warn_missing_compiler(LAMBDA_PYTHON)
     else:
         for pyc in sorted(compiled.rglob("*.pyc")):
             assets[str(pyc.relative_to(compiled))] = pulumi.FileAsset(str(pyc))
