@@ -22,6 +22,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -58,17 +59,24 @@ class Compiler:
         return "cpython-" + self.version.replace(".", "")
 
 
-def _candidates(version: str) -> list[str]:
-    """Where a CPython `version` may be, most specific first: on PATH, uv's managed or system Pythons, pyenv's."""
-    found = [shutil.which(f"python{version}") or ""]
+def _candidates(version: str) -> Iterator[str]:
+    """Where a CPython `version` may be, most specific first: on PATH, pyenv's, uv's managed or system Pythons.
+
+    Lazy, because the program looks on every run (previews too) and each look may start a process: the search stops
+    at the first interpreter that answers. pyenv's shims are skipped: a shim for a version pyenv does not select
+    only fails, slowly, and the versions folder holds the real interpreters behind it.
+    """
+    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
+    on_path = shutil.which(f"python{version}")
+    if on_path and not on_path.startswith(f"{pyenv_root}/shims/"):
+        yield on_path
+    yield from sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
     uv = _uv()
     if uv:
         probe = subprocess.run([*uv, "python", "find", "--no-project", version], capture_output=True, text=True,
                                check=False)
-        found.append(probe.stdout.strip() if probe.returncode == 0 else "")
-    pyenv_root = os.environ.get("PYENV_ROOT") or str(Path.home() / ".pyenv")
-    found += sorted(glob.glob(f"{pyenv_root}/versions/{version}.*/bin/python{version}"), reverse=True)
-    return [path for path in dict.fromkeys(found) if path]
+        if probe.returncode == 0 and probe.stdout.strip():
+            yield probe.stdout.strip()
 
 
 def _uv() -> list[str]:
