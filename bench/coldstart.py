@@ -46,6 +46,7 @@ sys.path.insert(0, str(ROOT))
 from infra import images as images_infra  # noqa: E402
 from infra import shop_functions as shop_infra  # noqa: E402
 from infra import todos as todos_infra  # noqa: E402
+from infra.lambdas import RUNTIME_ENVIRONMENT  # noqa: E402
 from infra.tables import IDEMPOTENCY, IMAGE_METADATA, ORDERS, TODOS, USERS  # noqa: E402
 from tests.functions.shop_support import SERVICE_CLAIMS  # noqa: E402
 
@@ -310,8 +311,11 @@ def child_env(world: World, handler: str) -> dict[str, str]:
         env["TABLE_NAME"] = IMAGES_TABLE
     env["POWERTOOLS_SERVICE_NAME"] = handler.split(".")[1]
     load_env(env_model(handler), env)  # fails naming the variable if the bench lags behind a settings model
-    base = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "AWS_PROFILE") and not k.startswith("AWS_")}
-    return {**base, **env}
+    # PYTHONDONTWRITEBYTECODE (set on some machines) is dropped so run 0 leaves every module's .pyc behind: the
+    # deployed artifacts ship bytecode (infra/bytecode.py), so a timed import must not compile our code from source.
+    dropped = ("PYTHONPATH", "AWS_PROFILE", "PYTHONDONTWRITEBYTECODE")
+    base = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("AWS_")}
+    return {**base, **RUNTIME_ENVIRONMENT, **env}  # what every deployed function's environment holds
 
 
 def sample(tree: Path, handler: str, event: dict[str, Any], env: Mapping[str, str], check: Check,

@@ -15,3 +15,8 @@ Nothing here imports pulumi: the cloud zips this package, the local twin imports
 library: the Pulumi program imports them, and its venv holds only requirements.txt. tests/functions/test_layout.py
 holds the groups to this shape.
 """
+
+# Before any group imports Powertools: its re-exporting package inits load only what a function uses (cold starts).
+from functions.common import lazy_packages
+
+lazy_packages.install()

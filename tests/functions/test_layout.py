@@ -17,7 +17,7 @@ EXTRAS = {
     "orders": {"service_token"},
 }
 # `common` is shared plumbing, not a group: its `aws` is the boto3 client factory every adapter uses.
-COMMON = {"aws", "errors", "http", "logging", "page_tokens", "settings", "tracing"}
+COMMON = {"aws", "errors", "http", "lazy_packages", "logging", "page_tokens", "settings", "tracing"}
 IO_PACKAGES = {"boto3", "botocore", "requests", "urllib3"}
 GROUPS = sorted(p.parent.name for p in FUNCTIONS.glob("*/__init__.py") if p.parent.name != "common")
 

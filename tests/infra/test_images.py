@@ -11,6 +11,7 @@ import pytest
 from functions.images.keys import derivative_keys
 from functions.images.settings import Env
 from infra.config import ConfigError, stack_config_values
+from infra.lambdas import RUNTIME_ENVIRONMENT
 from infra.layers import PILLOW, locked_packages, zip_path
 from sim.account import ACCOUNT_ID
 from sim.capture import Graph, Resource, capture
@@ -196,7 +197,7 @@ def test_role_has_no_wildcard_action_or_resource(dev_graph: Graph) -> None:
 
 def test_environment_sets_exactly_the_handler_env_model(dev_graph: Graph) -> None:
     function = one(dev_graph, FUNCTION)
-    assert set(env_vars(dev_graph)) == set(Env.model_fields), function.urn
+    assert set(env_vars(dev_graph)) == set(Env.model_fields) | set(RUNTIME_ENVIRONMENT), function.urn
 
 
 def test_environment_values_name_the_bucket_table_and_limits_from_config(tuned_graph: Graph) -> None:

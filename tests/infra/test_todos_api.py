@@ -9,6 +9,7 @@ import pytest
 from functions.todos.permissions import TABLE_ACTIONS
 from functions.todos.settings import Env as TodosEnv
 from infra import openapi
+from infra.lambdas import RUNTIME_ENVIRONMENT
 from infra.todos import HANDLERS
 from sim.capture import Graph, Resource
 from tests.infra.conftest import Capture
@@ -57,7 +58,7 @@ def test_each_function_environment_is_exactly_what_its_code_reads(dev_graph: Gra
     table = dev_graph.one("aws:dynamodb/table:Table", "todos-table")
     for name, fn in todo_functions(dev_graph).items():
         variables = fn.inputs["environment"]["variables"]
-        assert set(variables) == set(TodosEnv.model_fields), name
+        assert set(variables) == set(TodosEnv.model_fields) | set(RUNTIME_ENVIRONMENT), name
         assert variables["TABLE_NAME"] == table.physical_name, name
         TodosEnv.model_validate(variables)  # the values satisfy the code's own model
 
