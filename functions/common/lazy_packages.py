@@ -121,10 +121,13 @@ class LazyReexportFinder:
         if fullname not in self.packages:
             return None
         spec = PathFinder.find_spec(fullname, path)
-        if spec is None or spec.origin is None or spec.submodule_search_locations is None:
-            return spec
-        with open(spec.origin, encoding="utf-8") as source:
-            exports = read_reexports(source.read(), fullname)
+        if spec is None or not (spec.origin or "").endswith(".py") or spec.submodule_search_locations is None:
+            return spec  # not found, not a package, or sourceless: the normal loader
+        try:
+            with open(str(spec.origin), encoding="utf-8") as source:
+                exports = read_reexports(source.read(), fullname)
+        except (OSError, UnicodeDecodeError, SyntaxError):
+            return spec  # the source cannot be read (its bytecode may still load): run it as the normal loader would
         if exports is not None:
             spec.loader = _ReexportLoader(exports)  # type: ignore[assignment]  # the loader protocol, not the ABC
         return spec

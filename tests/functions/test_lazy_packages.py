@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import py_compile
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -150,3 +151,13 @@ def test_relative_reexports_resolve_against_the_package() -> None:
     assert exports is not None
     assert exports.names == {"X": ("top.pkg.a", "X"), "Z": ("top.b.c", "Y")}
     assert exports.all is None
+
+
+def test_a_package_whose_source_cannot_be_parsed_is_left_to_the_normal_loader(site: Path) -> None:
+    # As in a layer whose bytecode is compiled and whose source is not what the .pyc came from (test_bytecode).
+    package(site, "busy_pkg", "from .used import A\n", used="A = 'a'\n")
+    unchecked = py_compile.PycInvalidationMode.UNCHECKED_HASH
+    py_compile.compile(str(site / "busy_pkg" / "__init__.py"), invalidation_mode=unchecked)
+    (site / "busy_pkg" / "__init__.py").write_text("this is not python (\n")
+    module = load("busy_pkg")
+    assert module.A == "a"  # type: ignore[attr-defined]
