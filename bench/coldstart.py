@@ -380,6 +380,37 @@ def table(results: dict[tuple[str, Path], list[Sample]], trees: list[Path], hand
     return "\n".join(lines)
 
 
+# The libraries' own share of a handler's import, each timed alone in a fresh interpreter from the repo root (so
+# `functions` installs its lazy Powertools packages, as in a handler): what no handler can import faster.
+# Built on first use, as every model of ours is (`defer_build`).
+MODEL = ("from pydantic import BaseModel, ConfigDict, Field\nclass Todo(BaseModel):\n"
+         "    model_config = ConfigDict(defer_build=True)\n    title: str = Field(min_length=1)\n")
+REST = "import functions\nfrom aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
+LOGGER = "from aws_lambda_powertools import Logger\n"
+FLOOR = {
+    "pydantic: one model with a Field": MODEL,
+    "Powertools Logger": LOGGER,
+    "Powertools Logger + REST resolver": LOGGER + REST,
+    "all three": MODEL + LOGGER + REST,
+}
+FLOOR_CHILD = "import sys, time; t0 = time.perf_counter(); exec(sys.argv[1]); print((time.perf_counter() - t0) * 1e3)"
+# A fixed piece of pure-Python work: its time says how fast this machine is, to read numbers from another one.
+CALIBRATION = "s = 0\nfor i in range(2_000_000): s += i"
+
+
+def floor(runs: int) -> str:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    lines = ["| imported alone | ms (median) |", "|---|---:|"]
+    for label, statement in FLOOR.items():
+        times = [float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, statement], cwd=ROOT, env=env, check=True,
+                                      capture_output=True, text=True).stdout) for _ in range(runs + 1)][1:]
+        lines.append(f"| {label} | {statistics.median(times):.0f} |")
+    calibration = [float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, CALIBRATION], check=True,
+                                        capture_output=True, text=True).stdout) for _ in range(5)]
+    lines.append(f"| (machine speed: 2 M loop additions, not an import) | {statistics.median(calibration):.0f} |")
+    return "\n".join(lines)
+
+
 def importtime(handlers: list[str], top: int) -> None:
     """`python -X importtime` of each handler module in a fresh process: the `top` largest cumulative entries."""
     for module in dict.fromkeys(h.rpartition(".")[0] for h in handlers):
@@ -418,6 +449,8 @@ def main() -> None:
           f"load average (1/5/15 min) at start {start[0]:.2f}/{start[1]:.2f}/{start[2]:.2f}, "
           f"at end {end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f}\n")
     print(table(results, trees, handlers))
+    print(f"\nWhat the libraries alone cost ({args.runs} fresh processes each, load {os.getloadavg()[0]:.2f}):\n")
+    print(floor(args.runs))
 
 
 if __name__ == "__main__":

@@ -80,6 +80,15 @@ def _is_all_literal(node: ast.stmt) -> bool:
     )
 
 
+def _resolve(package: str, origin: str, name: str) -> Any:
+    """What `from origin import name` binds: an attribute of `origin`, or else its submodule `name`."""
+    if origin != package:  # `from . import x` names a submodule; reading it from the package would recurse
+        source = importlib.import_module(origin)
+        if hasattr(source, name):
+            return getattr(source, name)
+    return importlib.import_module(f"{origin}.{name}")
+
+
 class _ReexportLoader:
     """Execs a package as lazy re-exports: the module exists at once, each name is imported when first read."""
 
@@ -95,8 +104,7 @@ class _ReexportLoader:
         def __getattr__(attr: str) -> Any:
             if attr not in names:
                 raise AttributeError(f"module {package!r} has no attribute {attr!r}")
-            origin, real = names[attr]
-            value = getattr(importlib.import_module(origin), real)
+            value = _resolve(package, *names[attr])
             setattr(module, attr, value)  # later reads skip this function
             return value
 

@@ -22,6 +22,8 @@ def test_every_deployed_handler_has_a_cold_start_that_answers() -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = {m.group(1) for m in re.finditer(r"^\| `([\w.]+)` \| this tree \| \d+ \|", proc.stdout, re.MULTILINE)}
     assert rows == {h.removeprefix("functions.") for h in coldstart.deployed_handlers()}
+    floor = {m.group(1) for m in re.finditer(r"^\| ([^|`]+?) \| \d+ \|$", proc.stdout, re.MULTILINE)}
+    assert set(coldstart.FLOOR) <= floor, proc.stdout[-2000:]
 
 
 def test_the_bytecode_benchmark_compares_both_trees() -> None:

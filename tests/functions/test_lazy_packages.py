@@ -118,14 +118,15 @@ def load(name: str) -> object:
 
 def test_a_pure_package_imports_a_submodule_only_when_its_name_is_read(site: Path) -> None:
     package(site, "pure_pkg", '"""Doc."""\nfrom __future__ import annotations\nfrom .used import A\n'
-            'from pure_pkg.other import B as Renamed\n__all__ = ["A", "Renamed"]\n',
-            used="A = 'a'\n", other="B = 'b'\n")
+            'from pure_pkg.other import B as Renamed\nfrom . import tool\n__all__ = ["A", "Renamed", "tool"]\n',
+            used="A = 'a'\n", other="B = 'b'\n", tool="C = 'c'\n")
     module = load("pure_pkg")
     assert "pure_pkg.used" not in sys.modules and "pure_pkg.other" not in sys.modules
     assert module.A == "a" and "pure_pkg.used" in sys.modules  # type: ignore[attr-defined]
     assert "pure_pkg.other" not in sys.modules
     assert module.Renamed == "b"  # type: ignore[attr-defined]
-    assert module.__all__ == ["A", "Renamed"]  # type: ignore[attr-defined]
+    assert module.tool.C == "c"  # type: ignore[attr-defined]  # `from . import tool` binds the submodule
+    assert module.__all__ == ["A", "Renamed", "tool"]  # type: ignore[attr-defined]
 
 
 def test_a_package_init_with_a_side_effect_runs_as_written(site: Path) -> None:
