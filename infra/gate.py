@@ -41,7 +41,7 @@ from pulumi import dynamic
 from pulumi.runtime.rpc import UNKNOWN  # how the provider host passes a value not known yet (preview)
 
 from infra.prometheus import KubeconfigError, PrometheusService, PrometheusSource, get_object, kube_access
-from mesh.analysis import AnalysisSettings, CanaryTarget, GateResult, PrometheusError, gate, verdict
+from mesh.analysis import HELD_TAG, AnalysisSettings, CanaryTarget, GateResult, PrometheusError, gate, verdict
 from mesh.canary import routed_weight
 from mesh.common import NETWORKING_API
 from mesh.rollout import MetricSource
@@ -163,8 +163,9 @@ def enforce(previous: int, inputs: GateInputs, source: SourceFactory = prometheu
     """:func:`judge`, failing the update when the gate says no."""
     result = judge(previous, inputs, source)
     if not result.allowed:
+        held = f" {HELD_TAG}" if result.held else ""
         raise GateFailure(f"{result.reason}; the VirtualService keeps canaryWeight {previous} (lowering canaryWeight "
-                          "is never blocked)")
+                          f"is never blocked){held}")
     return result
 
 

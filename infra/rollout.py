@@ -5,7 +5,7 @@ Each step is a real `pulumi up` through the Automation API (`canaryWeight` set i
 from the in-cluster Prometheus through the Kubernetes API's service proxy, with the kubeconfig the stack
 exports. The walk and the verdict are :mod:`mesh.rollout` and :mod:`mesh.analysis`, shared with the twin's
 `python -m local rollout`; decisions go to stdout as JSON lines. Exit 0 at 100, 1 rolled back to 0, 3 held
-(not enough data), 2 bad arguments or configuration.
+(not enough data, by the walk's own window or by the gate inside `pulumi up`), 2 bad arguments or configuration.
 
 Not imported by `__main__.py`: it drives the program, it is not part of it. It needs the `pulumi` CLI on PATH.
 """
@@ -23,9 +23,9 @@ from pulumi import automation as auto
 from infra import wiring
 from infra.config import PROJECT_DIR, ConfigError, parse_stack_config, project_schema, stack_config_values
 from infra.prometheus import PrometheusService, PrometheusSource, kube_access
-from mesh.analysis import AnalysisSettings, CanaryTarget, canary_target
+from mesh.analysis import HELD_TAG, AnalysisSettings, CanaryTarget, canary_target
 from mesh.canary import CanarySettings
-from mesh.rollout import DEFAULT_STEPS, ApplyError, Clock, parse_steps, rollout
+from mesh.rollout import DEFAULT_STEPS, ApplyError, ApplyHeld, Clock, parse_steps, rollout
 
 WEIGHT_KEY = "canaryWeight"
 
@@ -84,8 +84,11 @@ class AutomationApplier:
         try:
             self.stack.up(on_output=self.on_output)
         except auto.CommandError as exc:
-            # The canary gate fails the update with the metric, its value and the ceiling on stderr.
-            raise ApplyError(f"pulumi up with canaryWeight {weight} failed: {_stderr_of(exc)[-800:]}") from exc
+            # The canary gate fails the update with the metric, its value and the ceiling on stderr, tagged when
+            # it only lacked data (then the walk holds instead of rolling back).
+            reason = _stderr_of(exc)
+            failure = ApplyHeld if HELD_TAG in reason else ApplyError
+            raise failure(f"pulumi up with canaryWeight {weight} failed: {reason[-800:]}") from exc
 
     def metrics(self) -> PrometheusSource:
         outputs = self.stack.outputs()

@@ -149,10 +149,17 @@ def verdict(sample: Sample, settings: AnalysisSettings, version: str = "v2") -> 
 
 # --- may the weight move? -------------------------------------------------------------------------------------
 
+# Ends the message of a raise refused only for want of data. The cloud gate's refusal reaches `python -m
+# infra.rollout` as the text of a failed `pulumi up`, so this tag is how the walk tells "hold" from "roll back".
+HELD_TAG = "[canary gate: held, not enough data]"
+
+
 @dataclass(frozen=True)
 class GateResult:
     allowed: bool
     reason: str
+    held: bool = False
+    """Refused for want of data only (v2 was not seen failing): the walk holds instead of rolling back."""
 
 
 def gate(previous_weight: int, new_weight: int, judged: Verdict | None) -> GateResult:
@@ -172,7 +179,7 @@ def gate(previous_weight: int, new_weight: int, judged: Verdict | None) -> GateR
         return GateResult(True, f"canaryWeight 0 -> {new_weight}: first exposure, v2 had no weighted traffic to "
                                 "judge")
     missing = judged.keyed_reason if judged is not None else "no metrics"
-    return GateResult(False, f"canaryWeight {previous_weight} -> {new_weight} refused: {missing}")
+    return GateResult(False, f"canaryWeight {previous_weight} -> {new_weight} refused: {missing}", held=True)
 
 
 # --- one JSON line per decision ---------------------------------------------------------------------------------

@@ -52,6 +52,10 @@ class ApplyError(RuntimeError):
     """The weight could not be applied (the update failed, the twin did not take it in time)."""
 
 
+class ApplyHeld(ApplyError):
+    """The update was refused for want of data (the cloud gate's hold): the mesh still routes the old weight."""
+
+
 class Clock(Protocol):
     def monotonic(self) -> float: ...
 
@@ -115,13 +119,22 @@ class _Walk:
         sample = source.sample(self.settings.window_seconds)
         return sample, verdict(sample, self.settings)
 
-    def apply(self, weight: int) -> tuple[float, str | None]:
+    def apply(self, weight: int) -> tuple[float, ApplyError | None]:
         started = self.clock.monotonic()
         try:
             self.applier.apply(weight)
         except ApplyError as exc:
-            return self.clock.monotonic() - started, str(exc)
+            return self.clock.monotonic() - started, exc
         return self.clock.monotonic() - started, None
+
+    def hold_refused(self, step: int, previous: int, took: float, refusal: ApplyHeld) -> RolloutResult:
+        """The gate in the update held the raise: put the weight back where the mesh still routes it (a no-change
+        update, so the stack's config says what is in force) and stop without rolling v2 back."""
+        _, error = self.apply(previous)
+        detail = f"canaryWeight stays {previous}" + (f"; writing it back failed: {error}" if error else "")
+        self.record(Decision(step=step, previous_weight=previous, sample=None, verdict=None, action=Action.HOLD,
+                             apply_seconds=took, detail=f"{refusal}; {detail}"))
+        return RolloutResult(EXIT_HELD, previous, f"held at {previous}: {refusal}", self.decisions)
 
     def roll_back(self, step: int, sample: Sample | None, judged: Verdict | None, why: str) -> RolloutResult:
         took, error = self.apply(0)
@@ -168,9 +181,11 @@ def rollout(steps: Sequence[int], applier: Applier, settings: AnalysisSettings, 
         if not allowed.allowed:  # the cloud gate's rule; judge() only lets healthy verdicts through, so it holds
             return RolloutResult(EXIT_HELD, previous, allowed.reason, walk.decisions)
         took, error = walk.apply(step)
+        if isinstance(error, ApplyHeld):
+            return walk.hold_refused(step, previous, took, error)
         if error is not None:
             walk.record(Decision(step=step, previous_weight=previous, sample=None, verdict=None,
-                                 action=Action.FAILED, apply_seconds=took, detail=error))
+                                 action=Action.FAILED, apply_seconds=took, detail=str(error)))
             return walk.roll_back(step, None, None, f"canaryWeight {step} was not applied: {error}")
         outcome = walk.judge(step, previous, took, last=index == len(remaining) - 1)
         if isinstance(outcome, RolloutResult):

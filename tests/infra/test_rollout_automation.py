@@ -15,9 +15,11 @@ from pulumi import automation as auto
 from pulumi.automation._cmd import CommandResult
 
 from infra.config import PROJECT_DIR
+from infra.gate import GateFailure, GateInputs, enforce
 from infra.rollout import AutomationApplier, analysis_settings, main
 from mesh.analysis import AnalysisSettings, Sample
-from mesh.rollout import EXIT_COMPLETE, EXIT_ROLLED_BACK, ApplyError, rollout
+from mesh.rollout import EXIT_COMPLETE, EXIT_HELD, EXIT_ROLLED_BACK, ApplyError, ApplyHeld, rollout
+from tests.infra.test_canary_gate import FakeSource, props
 from tests.infra.test_prometheus_source import SERVICE, TOKEN, FakeCluster, answer_window, fake_cluster
 from tests.mesh.test_rollout_walk import FakeClock
 
@@ -132,6 +134,38 @@ def test_walk_through_automation_on_a_failing_v2_runs_a_second_up_with_weight_0(
     assert [c for c in stack.calls if c[0] == "up"] == [("up", 10, True), ("up", 0, True)]
     assert stack.config["canaryWeight"].value == "0"
     assert lines[-1]["reason"] == "v2 error rate 31.4% > 1%"
+
+
+def gate_refusal(previous: int, weight: int, sample: Sample) -> str:
+    """The message the gate inside `pulumi up` fails the update with, from the gate's own code."""
+    with pytest.raises(GateFailure) as refused:
+        enforce(previous, GateInputs.parse(props(weight)), FakeSource(sample).factory)
+    return str(refused.value)
+
+
+def test_a_gate_refusal_for_want_of_data_is_a_hold_and_one_for_a_failing_v2_is_not() -> None:
+    few = gate_refusal(10, 50, Sample(requests=3, errors=0, p99_ms=5.0, window_seconds=60))
+    failing = gate_refusal(10, 50, Sample(requests=1000, errors=300, p99_ms=5.0, window_seconds=60))
+    applier = AutomationApplier(FakeStack(refuse=lambda w: few if w == 50 else None), on_output=lambda _: None)
+    with pytest.raises(ApplyHeld, match=r"v2 requests 3 < \d+ \(not enough data\)"):
+        applier.apply(50)
+    applier = AutomationApplier(FakeStack(refuse=lambda w: failing if w == 50 else None), on_output=lambda _: None)
+    with pytest.raises(ApplyError) as failed:
+        applier.apply(50)
+    assert type(failed.value) is ApplyError and "error rate 30%" in str(failed.value)
+
+
+def test_walk_through_automation_held_by_the_gate_writes_the_weight_in_force_back_and_exits_3() -> None:
+    settings = analysis_settings("dev")
+    few = gate_refusal(10, 50, Sample(requests=3, errors=0, p99_ms=5.0, window_seconds=60))
+    with fake_cluster() as cluster:
+        answer_window(cluster, settings.window_seconds, "1200", "1", "25")
+        stack = FakeStack(server=cluster.url, refuse=lambda w: few if w == 50 else None)
+        code, lines = walk(cluster, stack, settings)
+    assert code == EXIT_HELD
+    assert [c for c in stack.calls if c[0] == "up"] == [("up", 10, True), ("up", 50, True), ("up", 10, True)]
+    assert stack.config["canaryWeight"].value == "10"  # the config says what the mesh routes
+    assert [d["action"] for d in lines] == ["promote", "hold"]
 
 
 def test_cli_selects_the_stack_in_the_project_folder_and_exits_with_the_walks_code(

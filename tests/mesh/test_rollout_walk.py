@@ -16,6 +16,7 @@ from mesh.rollout import (
     EXIT_HELD,
     EXIT_ROLLED_BACK,
     ApplyError,
+    ApplyHeld,
     RolloutResult,
     parse_steps,
     rollout,
@@ -57,6 +58,7 @@ class ScriptedApplier:
     weight: int = 0
     applied: list[int] = field(default_factory=list)
     fail_on: set[int] = field(default_factory=set)
+    hold_on: set[int] = field(default_factory=set)
 
     def current_weight(self) -> int:
         return self.weight
@@ -65,6 +67,8 @@ class ScriptedApplier:
         self.clock.now += 2.0
         if weight in self.fail_on:
             raise ApplyError(f"update failed at {weight}")
+        if weight in self.hold_on:
+            raise ApplyHeld(f"canaryWeight {self.weight} -> {weight} refused: v2 requests 12 < 50 (not enough data)")
         self.applied.append(weight)
         self.weight = weight
 
@@ -137,6 +141,18 @@ def test_a_step_that_fails_to_apply_is_rolled_back_and_exits_1() -> None:
     assert result.exit_code == EXIT_ROLLED_BACK
     assert [d["action"] for d in lines] == ["promote", "failed", "rollback"]
     assert lines[1]["detail"] == "update failed at 50"
+
+
+def test_a_step_the_gate_holds_for_want_of_data_keeps_the_weight_in_force_and_exits_3() -> None:
+    # The walk judged 10 healthy, but the gate inside the update saw too few requests in its own window: v2 was not
+    # seen failing, so rolling it back to 0 would be wrong. The weight in force (10) is written back instead.
+    applier, result, lines = run(healthy, hold_on={50})
+    assert applier.applied == [10, 10]
+    assert (result.exit_code, result.final_weight) == (EXIT_HELD, 10)
+    assert [d["action"] for d in lines] == ["promote", "hold"]
+    assert lines[1]["detail"] == ("canaryWeight 10 -> 50 refused: v2 requests 12 < 50 (not enough data); "
+                                  "canaryWeight stays 10")
+    assert result.message.startswith("held at 10: canaryWeight 10 -> 50 refused")
 
 
 def test_a_resumed_walk_judges_the_weight_in_force_before_raising_it() -> None:
