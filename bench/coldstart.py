@@ -338,8 +338,32 @@ def sample(tree: Path, handler: str, event: dict[str, Any], env: Mapping[str, st
     return Sample(out["import_ms"], out["import_cpu_ms"], out["invoke_ms"], load, out["loaded"], out["modules"])
 
 
-def measure(trees: list[Path], handlers: list[str], runs: int) -> dict[tuple[str, Path], list[Sample]]:
+# The libraries' own share of a handler's import, each timed alone in a fresh interpreter from the repo root (so
+# `functions` installs its lazy Powertools packages, as in a handler): what no handler can import faster.
+# Built on first use, as every model of ours is (`defer_build`).
+MODEL = ("from pydantic import BaseModel, ConfigDict, Field\nclass Todo(BaseModel):\n"
+         "    model_config = ConfigDict(defer_build=True)\n    title: str = Field(min_length=1)\n")
+REST = "import functions\nfrom aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
+LOGGER = "from aws_lambda_powertools import Logger\n"
+FLOOR = {
+    "pydantic: one model with a Field": MODEL,
+    "Powertools Logger": LOGGER,
+    "Powertools Logger + REST resolver": LOGGER + REST,
+    "all three": MODEL + LOGGER + REST,
+}
+FLOOR_CHILD = "import sys, time; t0 = time.perf_counter(); exec(sys.argv[1]); print((time.perf_counter() - t0) * 1e3)"
+# A fixed piece of pure-Python work: its time says how fast this machine is, to read numbers from another one.
+CALIBRATION = "s = 0\nfor i in range(2_000_000): s += i"
+SPEED = "(machine speed: 2 M loop additions, not an import)"
+
+
+Floors = dict[str, list[float]]
+
+
+def measure(trees: list[Path], handlers: list[str], runs: int) -> tuple[dict[tuple[str, Path], list[Sample]], Floors]:
+    """Every handler in every tree once per run, then each FLOOR statement once: all share the run's machine load."""
     results: dict[tuple[str, Path], list[Sample]] = {(h, t): [] for h in handlers for t in trees}
+    floors: Floors = {label: [] for label in [*FLOOR, SPEED]}
     with world() as w, tempfile.TemporaryDirectory(prefix="coldstart-") as tmp:
         cases = scenarios(w)
         missing = set(handlers) - set(cases)
@@ -355,8 +379,12 @@ def measure(trees: list[Path], handlers: list[str], runs: int) -> dict[tuple[str
                     got = sample(tree, handler, build(), env, check, scratch)
                     if run:
                         results[(handler, tree)].append(got)
+            for label, statement in [*FLOOR.items(), (SPEED, CALIBRATION)]:
+                took = timed_statement(statement)
+                if run:
+                    floors[label].append(took)
             print(f"run {run}/{runs} done, load {os.getloadavg()[0]:.2f}", file=sys.stderr)
-    return results
+    return results, floors
 
 
 def table(results: dict[tuple[str, Path], list[Sample]], trees: list[Path], handlers: list[str]) -> str:
@@ -380,34 +408,15 @@ def table(results: dict[tuple[str, Path], list[Sample]], trees: list[Path], hand
     return "\n".join(lines)
 
 
-# The libraries' own share of a handler's import, each timed alone in a fresh interpreter from the repo root (so
-# `functions` installs its lazy Powertools packages, as in a handler): what no handler can import faster.
-# Built on first use, as every model of ours is (`defer_build`).
-MODEL = ("from pydantic import BaseModel, ConfigDict, Field\nclass Todo(BaseModel):\n"
-         "    model_config = ConfigDict(defer_build=True)\n    title: str = Field(min_length=1)\n")
-REST = "import functions\nfrom aws_lambda_powertools.event_handler import APIGatewayRestResolver\n"
-LOGGER = "from aws_lambda_powertools import Logger\n"
-FLOOR = {
-    "pydantic: one model with a Field": MODEL,
-    "Powertools Logger": LOGGER,
-    "Powertools Logger + REST resolver": LOGGER + REST,
-    "all three": MODEL + LOGGER + REST,
-}
-FLOOR_CHILD = "import sys, time; t0 = time.perf_counter(); exec(sys.argv[1]); print((time.perf_counter() - t0) * 1e3)"
-# A fixed piece of pure-Python work: its time says how fast this machine is, to read numbers from another one.
-CALIBRATION = "s = 0\nfor i in range(2_000_000): s += i"
+def timed_statement(statement: str) -> float:
+    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **RUNTIME_ENVIRONMENT}
+    return float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, statement], cwd=ROOT, env=env, check=True,
+                                capture_output=True, text=True).stdout)
 
 
-def floor(runs: int) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def floor_table(floors: Floors) -> str:
     lines = ["| imported alone | ms (median) |", "|---|---:|"]
-    for label, statement in FLOOR.items():
-        times = [float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, statement], cwd=ROOT, env=env, check=True,
-                                      capture_output=True, text=True).stdout) for _ in range(runs + 1)][1:]
-        lines.append(f"| {label} | {statistics.median(times):.0f} |")
-    calibration = [float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, CALIBRATION], check=True,
-                                        capture_output=True, text=True).stdout) for _ in range(5)]
-    lines.append(f"| (machine speed: 2 M loop additions, not an import) | {statistics.median(calibration):.0f} |")
+    lines += [f"| {label} | {statistics.median(times):.0f} |" for label, times in floors.items()]
     return "\n".join(lines)
 
 
@@ -443,14 +452,14 @@ def main() -> None:
         return
     trees = [*(p.resolve() for p in args.compare), ROOT]
     start = os.getloadavg()
-    results = measure(trees, handlers, args.runs)
+    results, floors = measure(trees, handlers, args.runs)
     end = os.getloadavg()
     print(f"\nPython {sys.version.split()[0]}, {os.cpu_count()} CPUs, {args.runs} fresh processes per row; "
           f"load average (1/5/15 min) at start {start[0]:.2f}/{start[1]:.2f}/{start[2]:.2f}, "
           f"at end {end[0]:.2f}/{end[1]:.2f}/{end[2]:.2f}\n")
     print(table(results, trees, handlers))
-    print(f"\nWhat the libraries alone cost ({args.runs} fresh processes each, load {os.getloadavg()[0]:.2f}):\n")
-    print(floor(args.runs))
+    print("\nWhat the libraries alone cost (sampled once per run, between the handlers):\n")
+    print(floor_table(floors))
 
 
 if __name__ == "__main__":
