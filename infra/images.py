@@ -46,6 +46,8 @@ class ImagePipelineArgs:
     layers: Sequence[pulumi.Input[str]] = ()
     """Shared dependency layers (Powertools, pydantic); the pipeline adds its own Pillow layer."""
     log_level: str = "INFO"
+    otlp_endpoint: str = ""
+    """`OTEL_EXPORTER_OTLP_ENDPOINT` of the function (the stack's `otlpEndpoint`; empty: tracing off)."""
 
 
 class ImagePipeline(pulumi.ComponentResource):
@@ -154,6 +156,7 @@ class ImagePipeline(pulumi.ComponentResource):
             "MAX_IMAGE_PIXELS": str(args.max_pixels),
             "POWERTOOLS_SERVICE_NAME": "images",
             "LOG_LEVEL": args.log_level,
+            "OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp_endpoint,
         }
         statements = [
             # GetObject covers both GET and HEAD of the uploads; nothing outside original/ is ever read.

@@ -31,6 +31,8 @@ class TodosApiArgs:
     protect_data: bool
     layers: tuple[pulumi.Input[str], ...] = ()
     log_level: str = "INFO"
+    otlp_endpoint: str = ""
+    """`OTEL_EXPORTER_OTLP_ENDPOINT` of the functions (the stack's `otlpEndpoint`; empty: tracing off)."""
 
 
 class TodosApi(pulumi.ComponentResource):
@@ -57,7 +59,7 @@ class TodosApi(pulumi.ComponentResource):
                     code=code,
                     env_contract=TodosEnv.model_fields.keys(),
                     environment={"TABLE_NAME": self.table.name, "POWERTOOLS_SERVICE_NAME": "todos",
-                                 "LOG_LEVEL": args.log_level},
+                                 "LOG_LEVEL": args.log_level, "OTEL_EXPORTER_OTLP_ENDPOINT": args.otlp_endpoint},
                     statements=[statement(TABLE_ACTIONS[entry], [self.table.arn], sid="TodosTable")],
                     memory_mb=args.memory_mb,
                     timeout_seconds=args.timeout_seconds,

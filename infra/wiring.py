@@ -44,6 +44,7 @@ def todos_args(cfg: StackConfig, *, layers: Sequence[pulumi.Input[str]] = ()) ->
         log_retention_days=cfg.log_retention_days,
         protect_data=cfg.protect_data,
         layers=tuple(layers),
+        otlp_endpoint=cfg.otlp_endpoint,
     )
 
 
@@ -59,6 +60,7 @@ def images_args(cfg: StackConfig, *, layers: Sequence[pulumi.Input[str]] = ()) -
         protect_data=cfg.protect_data,
         log_retention_days=cfg.log_retention_days,
         layers=tuple(layers),
+        otlp_endpoint=cfg.otlp_endpoint,
     )
 
 

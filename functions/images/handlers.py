@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from functions.common.logging import get_logger
+from functions.common.tracing import traced
 from functions.images.adapters import DynamoMetadataRepository, S3ObjectStore
 from functions.images.logic import process_upload
 from functions.images.models import Limits, Outcome, Result, Upload
@@ -39,6 +40,7 @@ def upload_from_record(record: S3EventRecord) -> Upload:
     )
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=S3Event)
 def handler(event: S3Event, context: LambdaContext) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from functions.common.http import (
     parse_query,
 )
 from functions.common.logging import API_GATEWAY_REST, get_logger
+from functions.common.tracing import traced
 from functions.todos import logic
 from functions.todos.adapters import DynamoTodoRepository
 from functions.todos.models import ListQuery, TodoCreate, TodoUpdate
@@ -46,9 +47,9 @@ def _entry(name: str, app: APIGatewayRestResolver) -> Callable[[dict[str, Any], 
         return app.resolve(event, context)
 
     handler.__name__ = handler.__qualname__ = name
-    decorated: Callable[[dict[str, Any], LambdaContext], dict[str, Any]] = logger.inject_lambda_context(
-        correlation_id_path=API_GATEWAY_REST, clear_state=True
-    )(handler)
+    logged = logger.inject_lambda_context(correlation_id_path=API_GATEWAY_REST, clear_state=True)(handler)
+    # Outermost, so the span covers the logging setup too and continues the gateway's `traceparent`.
+    decorated: Callable[[dict[str, Any], LambdaContext], dict[str, Any]] = traced(logged)
     return decorated
 
 

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from functions.common.settings import load_env
+from functions.common.settings import TRACING_ENDPOINT, load_env
 
 
 class Env(BaseModel):
@@ -22,6 +22,7 @@ class Env(BaseModel):
     LOG_LEVEL: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="Minimum level of the JSON logs."
     )
+    OTEL_EXPORTER_OTLP_ENDPOINT: str = Field(default="", description=TRACING_ENDPOINT)
 
 
 @cache

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from functions.common.tracing import traced
 from infra.lambdas import RUNTIME_ENVIRONMENT
 from sim.capture import Graph
 
@@ -53,3 +54,11 @@ def test_the_runtime_environment_spares_the_first_model_the_plugin_scan(tmp_path
     base = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
     assert scanned(base)  # else the variable guards nothing and can go
     assert not scanned({**base, **RUNTIME_ENVIRONMENT})
+
+
+def test_every_deployed_entry_point_is_traced_outermost(dev_graph: Graph) -> None:
+    # `traced` returns the same wrapper code for every handler; outermost, its span covers the whole invocation.
+    wrapper = traced(lambda event, context: None).__code__
+    for function in dev_graph.of_type("aws:lambda/function:Function"):
+        module, _, name = str(function.inputs["handler"]).rpartition(".")
+        assert getattr(importlib.import_module(module), name).__code__ is wrapper, function.urn

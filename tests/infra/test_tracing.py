@@ -8,6 +8,7 @@ import pytest
 from infra.config import ConfigError, parse_stack_config, stack_config_values
 from mesh.tracing import PROVIDER, extension_provider, mesh_telemetry, otlp_target
 from sim.capture import Graph
+from tests.infra.conftest import Capture
 from tests.infra.platform_program import mesh_graph
 from tests.infra.test_platform import release
 from tests.infra.test_shop import container, env_of, function, shop_graph
@@ -17,6 +18,7 @@ ENDPOINT = "http://otel-collector.observability:4318"
 TRACED_FUNCTIONS = ("auth-register", "auth-token", "auth-authorizer", "orders-create", "orders-get", "orders-list")
 TELEMETRY = "kubernetes:telemetry.istio.io/v1:Telemetry"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+FUNCTION = "aws:lambda/function:Function"
 
 
 @pytest.mark.parametrize("value", ["otel-collector:4318", "ftp://collector", "http://", "http://c:4318/?x=1"])
@@ -49,6 +51,17 @@ def test_traced_functions_export_to_the_endpoint_and_to_nothing_by_default(trace
         assert function(traced_shop, name).inputs["environment"]["variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == \
             ENDPOINT, name
         assert function(default, name).inputs["environment"]["variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "", name
+
+
+def test_every_function_of_the_program_exports_to_the_endpoint_when_it_is_set(
+        program_graph: Capture, dev_graph: Graph) -> None:
+    # The TODO and image functions too: their entry points are `@traced` like the shop's.
+    traced = program_graph({"otlpEndpoint": ENDPOINT}).of_type(FUNCTION)
+    assert len(traced) >= 12
+    for fn in traced:
+        assert fn.inputs["environment"]["variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == ENDPOINT, fn.urn
+    for fn in dev_graph.of_type(FUNCTION):
+        assert fn.inputs["environment"]["variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == "", fn.urn
 
 
 def test_services_export_to_the_endpoint_only_when_it_is_set(traced_shop: Graph) -> None:

@@ -123,6 +123,24 @@ def test_an_incoming_traceparent_is_continued(dev_twin: RunningTwin) -> None:
     assert r.json()["id"] == next(s.attributes["order.id"] for s in spans if "order.id" in s.attributes)
 
 
+def test_a_todo_request_is_traced_from_the_gateway_into_its_function(dev_twin: RunningTwin) -> None:
+    # The TODO functions are `@traced` like the shop's: one trace, the function's span under the gateway's.
+    trace_id, parent = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    created = requests.post(f"{dev_twin.api_url}/todos", json={"title": "traced"}, timeout=60,
+                            headers={"traceparent": f"00-{trace_id}-{parent}-01"})
+    assert created.status_code == 201, created.text
+
+    def complete(spans: list[SpanRecord]) -> bool:  # the gateway's span ends, and is sent, after the function's
+        return {GATEWAY, "todos-create"} <= {s.service.removeprefix("serverless-mesh-dev-") for s in spans}
+
+    _, spans = _trace_when(dev_twin, trace_id, complete)
+    gateway = _one(spans, "the gateway's span", lambda s: s.service == GATEWAY)
+    assert gateway.parent_id == parent and gateway.name == "POST /todos"
+    function = _child(spans, gateway, "the TODO Lambda", lambda s: s.service.endswith("todos-create"))
+    assert function.name == "POST /todos"
+    assert gateway.start_ns <= function.start_ns <= function.end_ns <= gateway.end_ns
+
+
 def test_unknown_trace_is_a_clear_error(dev_twin: RunningTwin) -> None:
     shown = dev_twin.cli("trace", "no-such-order")
     assert shown.returncode == 1
