@@ -43,10 +43,10 @@ from urllib.parse import quote_plus
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from functions.common.settings import RUNTIME_ENVIRONMENT  # noqa: E402
 from infra import images as images_infra  # noqa: E402
 from infra import shop_functions as shop_infra  # noqa: E402
 from infra import todos as todos_infra  # noqa: E402
-from infra.lambdas import RUNTIME_ENVIRONMENT  # noqa: E402
 from infra.tables import IDEMPOTENCY, IMAGE_METADATA, ORDERS, TODOS, USERS  # noqa: E402
 from tests.functions.shop_support import SERVICE_CLAIMS  # noqa: E402
 

@@ -15,18 +15,13 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from functions.common.settings import RUNTIME_ENVIRONMENT
 from infra.iam import assume_role_policy, policy_document, statement
 from infra.packaging import LAMBDA_PYTHON
 
 RUNTIME = f"python{LAMBDA_PYTHON}"
 ARCHITECTURE = "arm64"
 
-# Settings of the libraries in the layer that every function gets beside its own contract (no code reads them).
-RUNTIME_ENVIRONMENT: Mapping[str, str] = {
-    # pydantic looks for plugins through importlib.metadata when it builds its first model, reading the metadata of
-    # every distribution on the path, in each cold start's first invocation; no function uses a pydantic plugin.
-    "PYDANTIC_DISABLE_PLUGINS": "__all__",
-}
 
 
 def physical_name(name: str) -> str:

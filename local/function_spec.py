@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from functions.common.settings import RUNTIME_ENVIRONMENT
 from local.errors import DeployError
 from sim.capture import Graph, Resource
 
@@ -89,7 +90,7 @@ def check_environment(spec: FunctionSpec) -> list[str]:
     except ValidationError as exc:
         bad = "; ".join(f"{e['loc'][0]}={spec.environment.get(str(e['loc'][0]))!r}: {e['msg']}" for e in exc.errors())
         raise DeployError(f"function {spec.name} ({spec.resource_name}): invalid environment: {bad}") from None
-    extra = sorted(set(spec.environment) - set(model.model_fields))
+    extra = sorted(set(spec.environment) - set(model.model_fields) - set(RUNTIME_ENVIRONMENT))
     return [f"function {spec.name}: sets {', '.join(extra)} which its code never reads"] if extra else []
 
 

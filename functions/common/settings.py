@@ -14,6 +14,14 @@ from pydantic import BaseModel, ValidationError
 
 E = TypeVar("E", bound=BaseModel)
 
+#: Settings of the libraries in the layer that every function's environment carries beside its group's `Env`
+#: (`infra.lambdas` sets them on each function; the twin's contract check does not count them as unread).
+RUNTIME_ENVIRONMENT: Mapping[str, str] = {
+    # pydantic looks for plugins through importlib.metadata when it builds its first model, reading the metadata of
+    # every distribution on the path, in each cold start's first invocation; no function uses a pydantic plugin.
+    "PYDANTIC_DISABLE_PLUGINS": "__all__",
+}
+
 #: The description of every group's `OTEL_EXPORTER_OTLP_ENDPOINT` field (the stack's `otlpEndpoint`).
 TRACING_ENDPOINT = "OTLP/HTTP base URL the function's spans go to (functions.common.tracing reads it); empty: off"
 

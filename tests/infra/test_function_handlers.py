@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from functions.common.settings import RUNTIME_ENVIRONMENT
 from functions.common.tracing import traced
-from infra.lambdas import RUNTIME_ENVIRONMENT
 from sim.capture import Graph
 
 ROOT = Path(__file__).resolve().parents[2]

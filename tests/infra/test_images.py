@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from functions.common.settings import RUNTIME_ENVIRONMENT
 from functions.images.keys import derivative_keys
 from functions.images.settings import Env
 from infra.config import ConfigError, stack_config_values
-from infra.lambdas import RUNTIME_ENVIRONMENT
 from infra.layers import PILLOW, locked_packages, zip_path
 from sim.account import ACCOUNT_ID
 from sim.capture import Graph, Resource, capture

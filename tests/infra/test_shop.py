@@ -17,14 +17,13 @@ from pydantic import BaseModel
 
 from functions.auth.settings import AuthorizerEnv
 from functions.auth.settings import Env as AuthEnv
-from functions.common.settings import load_env
+from functions.common.settings import RUNTIME_ENVIRONMENT, load_env
 from functions.orders import adapters as orders_adapters
 from functions.orders.settings import Env as OrdersEnv
 from functions.orders.settings import ReadEnv as OrdersReadEnv
 from infra import config, openapi
 from infra.api import HttpApi
 from infra.config import ConfigError, stack_config_values
-from infra.lambdas import RUNTIME_ENVIRONMENT
 from infra.platform import Platform
 from infra.shop import Shop
 from infra.shop_functions import HANDLERS

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from functions.common.settings import RUNTIME_ENVIRONMENT
 from functions.todos.permissions import TABLE_ACTIONS
 from functions.todos.settings import Env as TodosEnv
 from infra import openapi
-from infra.lambdas import RUNTIME_ENVIRONMENT
 from infra.todos import HANDLERS
 from sim.capture import Graph, Resource
 from tests.infra.conftest import Capture

@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from functions.common.settings import RUNTIME_ENVIRONMENT
 from infra.config import PROJECT_DIR, stack_config_values
 from local.errors import DeployError
 from local.function_spec import FunctionSpec, check_environment, check_functions
@@ -34,7 +35,8 @@ def test_function_missing_a_variable_its_code_reads_fails_naming_function_and_va
 def test_invalid_value_for_a_typed_variable_fails() -> None:
     spec = FunctionSpec(resource_name="x", name="fn", arn="a", invoke_arn="b",
                         handler="functions.todos.handlers.get_todo",
-                        environment={"TABLE_NAME": "t", "POWERTOOLS_SERVICE_NAME": "todos", "LOG_LEVEL": "LOUD"},
+                        environment={"TABLE_NAME": "t", "POWERTOOLS_SERVICE_NAME": "todos", "LOG_LEVEL": "LOUD",
+                                     "OTEL_EXPORTER_OTLP_ENDPOINT": ""},
                         memory_mb=128, timeout_seconds=3)
     with pytest.raises(DeployError, match="LOG_LEVEL='LOUD'"):
         check_environment(spec)
@@ -44,6 +46,7 @@ def test_unread_variable_is_reported_as_a_warning() -> None:
     spec = FunctionSpec(resource_name="x", name="fn", arn="a", invoke_arn="b",
                         handler="functions.todos.handlers.get_todo",
                         environment={"TABLE_NAME": "t", "POWERTOOLS_SERVICE_NAME": "todos", "LOG_LEVEL": "INFO",
+                                     "OTEL_EXPORTER_OTLP_ENDPOINT": "",
                                      "TABEL_NAME": "typo"}, memory_mb=128, timeout_seconds=3)
     assert check_environment(spec) == ["function fn: sets TABEL_NAME which its code never reads"]
 
@@ -86,3 +89,13 @@ def test_plan_with_a_miswired_program_exits_nonzero_naming_the_variable(tmp_path
                             timeout=120, check=False)
     assert result.returncode == 1
     assert "TABLE_NAME" in result.stderr
+
+
+def test_the_runtime_environment_is_not_reported_as_unread() -> None:
+    # Every deployed function carries the layer's library settings beside its contract (infra.lambdas).
+    spec = FunctionSpec(resource_name="x", name="fn", arn="a", invoke_arn="b",
+                        handler="functions.todos.handlers.get_todo",
+                        environment={"TABLE_NAME": "t", "POWERTOOLS_SERVICE_NAME": "todos", "LOG_LEVEL": "INFO",
+                                     "OTEL_EXPORTER_OTLP_ENDPOINT": "", **RUNTIME_ENVIRONMENT},
+                        memory_mb=128, timeout_seconds=3)
+    assert check_environment(spec) == []
