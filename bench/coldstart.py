@@ -311,11 +311,16 @@ def child_env(world: World, handler: str) -> dict[str, str]:
         env["TABLE_NAME"] = IMAGES_TABLE
     env["POWERTOOLS_SERVICE_NAME"] = handler.split(".")[1]
     load_env(env_model(handler), env)  # fails naming the variable if the bench lags behind a settings model
+    return {**deployed_like_env(), **env}
+
+
+def deployed_like_env() -> dict[str, str]:
+    """This process' environment as a deployed function would see it, for every timed child."""
     # PYTHONDONTWRITEBYTECODE (set on some machines) is dropped so run 0 leaves every module's .pyc behind: the
     # deployed artifacts ship bytecode (infra/bytecode.py), so a timed import must not compile our code from source.
     dropped = ("PYTHONPATH", "AWS_PROFILE", "PYTHONDONTWRITEBYTECODE")
     base = {k: v for k, v in os.environ.items() if k not in dropped and not k.startswith("AWS_")}
-    return {**base, **RUNTIME_ENVIRONMENT, **env}  # what every deployed function's environment holds
+    return {**base, **RUNTIME_ENVIRONMENT}  # what every deployed function's environment holds
 
 
 def sample(tree: Path, handler: str, event: dict[str, Any], env: Mapping[str, str], check: Check,
@@ -409,9 +414,8 @@ def table(results: dict[tuple[str, Path], list[Sample]], trees: list[Path], hand
 
 
 def timed_statement(statement: str) -> float:
-    env = {**{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}, **RUNTIME_ENVIRONMENT}
-    return float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, statement], cwd=ROOT, env=env, check=True,
-                                capture_output=True, text=True).stdout)
+    return float(subprocess.run([sys.executable, "-c", FLOOR_CHILD, statement], cwd=ROOT, env=deployed_like_env(),
+                                check=True, capture_output=True, text=True).stdout)
 
 
 def floor_table(floors: Floors) -> str:

@@ -3,7 +3,8 @@
 Every function in the stack is built here, so every one gets the same guarantees: python3.12 on arm64, a role
 that can do exactly the statements it is given plus writing its own log streams (no managed `*` policies), a
 log group created before the function (so Lambda never creates one without retention), and an environment
-whose variable names equal exactly what the code reads (its `Env` model), checked at preview.
+whose variable names equal exactly what the code reads (its `Env` model), checked at preview, plus the layer's
+library settings every function carries (`functions.common.settings.RUNTIME_ENVIRONMENT`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from infra.packaging import LAMBDA_PYTHON
 
 RUNTIME = f"python{LAMBDA_PYTHON}"
 ARCHITECTURE = "arm64"
-
 
 
 def physical_name(name: str) -> str:
